@@ -1,0 +1,47 @@
+# Lucky Gas migration: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SCALE  ?= full
+SEED   ?= 20250521
+DATA   ?= data/sample-$(SCALE)
+
+.PHONY: setup demo test lint sample db-start db-stop lock clean
+
+$(BIN)/luckygas: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@test -f profiles.yml || cp profiles.yml.example profiles.yml
+	@touch $@
+
+setup: $(BIN)/luckygas ## virtualenv + pinned install + profiles.yml
+
+demo: setup ## embedded PostgreSQL + full-scale sample exports with expected.json
+	$(BIN)/luckygas db start
+	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)
+
+test: setup lint ## every test (pytest, small scale, throwaway PostgreSQL)
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check loaders bench
+	$(BIN)/ruff format --check loaders bench
+
+sample: setup
+	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)
+
+db-start: setup
+	$(BIN)/luckygas db start
+
+db-stop: setup
+	$(BIN)/luckygas db stop
+
+lock: ## re-pin constraints.txt from a fresh resolve of pyproject.toml
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet -e '.[dev]'
+	( head -2 constraints.txt; .lockvenv/bin/pip freeze --exclude-editable ) > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lockvenv
+
+clean:
+	rm -rf data target logs .pytest_cache
