@@ -19,19 +19,28 @@ err = Console(stderr=True, highlight=False)
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from loaders import embedded
 
     home = embedded.project_home()
-    if args.action == "start":
-        return embedded.cli_start(home)
-    if args.action == "stop":
-        return embedded.cli_stop(home)
-    if args.action == "status":
-        return embedded.cli_status(home)
-    if args.action == "env":
-        return embedded.cli_env(home)
-    if args.action == "psql":
-        return embedded.cli_psql(home, args.psql_args)
+    try:
+        if args.action == "start":
+            return embedded.cli_start(home)
+        if args.action == "stop":
+            return embedded.cli_stop(home)
+        if args.action == "status":
+            return embedded.cli_status(home)
+        if args.action == "env":
+            return embedded.cli_env(home)
+        if args.action == "psql":
+            return embedded.cli_psql(home, args.psql_args)
+    except UserError as exc:
+        # As main() does, but never wrapped at 80 columns (the one-line contract when
+        # stderr is not a terminal) and with no rich markup read into the message (log
+        # lines and hints hold square brackets).
+        err.print(f"[bold red]luckygas:[/] {escape(str(exc))}", soft_wrap=True)
+        return exc.exit_code
     raise AssertionError(args.action)
 
 

@@ -1,0 +1,441 @@
+"""`luckygas sample`: write the three exports and expected.json, deterministically.
+
+Same seed and scale, same bytes: every random choice comes from a seeded stream per part,
+workbooks carry fixed timestamps, and nothing depends on the wall clock or on set order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from rich.console import Console
+
+from loaders.errors import UserError
+from loaders.sample import profile as P
+from loaders.sample.app_db import TEST_CLIENTS, assign_app_ids, write_app_db
+from loaders.sample.client_workbook import write_client_workbook
+from loaders.sample.clients import generate_clients
+from loaders.sample.deliveries import (
+    APP_SHARED_SHARE,
+    DATE_MAX,
+    DATE_MIN,
+    HISTORY_SHEETS,
+    HistoryRow,
+    history_headers,
+    plan_deliveries,
+)
+from loaders.sample.model import Client, rng_for, scale_count
+from loaders.sample.truth import (
+    FLAGGED,
+    LOADED,
+    MERGED,
+    QUARANTINED,
+    RAW_ONLY,
+    REASONS,
+    SCHEMA_VERSION,
+    Instance,
+    Truth,
+)
+from loaders.sample.xlsx import Workbook
+
+GENERATOR_VERSION = "1"
+SCALES = {
+    # clients, share of the real row volumes
+    "full": (P.FULL_CLIENTS, 1.0),
+    "small": (127, 0.01),
+}
+
+
+def _letter(col: int) -> str:
+    s = ""
+    while col:
+        col, r = divmod(col - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _lock_file(path: Path) -> None:
+    """An Excel owner file (~$name.xlsx): 165 bytes naming the user who has the file open."""
+    user = "luckygas"
+    data = bytes([len(user)]) + user.encode("ascii")
+    data = data.ljust(54, b" ") + bytes([len(user), 0]) + user.encode("utf-16-le")
+    path.write_bytes(data.ljust(165, b"\x00"))
+
+
+def _closed_days(value: object) -> dict | None:
+    """What 公休日 means, for the values that are not a single weekday."""
+    if isinstance(value, float) and not value.is_integer():
+        a, b = f"{value:g}".split(".")
+        return {"weekdays": sorted({int(a), int(b)}), "national_holidays": False, "unparsed": None}
+    if value == "Red":
+        return {"weekdays": [], "national_holidays": True, "unparsed": None}
+    if isinstance(value, str):
+        return {"weekdays": [], "national_holidays": False, "unparsed": value}
+    return None
+
+
+def _client_defects(truth: Truth, clients: list[Client]) -> None:
+    f, s = P.CLIENT_FILE, P.MASTER_SHEET
+    for c in clients:
+        cells = c.cells
+        for col in list(P.FLAG_COUNTS) + list(P.EQUIPMENT_COUNTS):
+            v = cells.get(col)
+            if isinstance(v, str) and v not in P.FLAG_WORDS:
+                truth.add(
+                    "flag_stray_word",
+                    f,
+                    s,
+                    col,
+                    FLAGGED,
+                    Instance(c.row, v, {"flag": None, "kept": v}),
+                    flag="stray_flag_word",
+                )
+            elif v == "X":
+                truth.add(
+                    "flag_explicit_no", f, s, col, LOADED, Instance(c.row, v, {"flag": False})
+                )
+        meaning = _closed_days(cells.get("公休日"))
+        if meaning:
+            truth.add(
+                "closed_day_mixed",
+                f,
+                s,
+                "公休日",
+                LOADED,
+                Instance(c.row, cells["公休日"], meaning),
+            )
+        for col, value, rule in P.METRIC_OUTLIERS:
+            if cells.get(col) == value:
+                truth.add(
+                    "business_rule_outlier",
+                    f,
+                    s,
+                    col,
+                    FLAGGED,
+                    Instance(c.row, value, {"rule": rule}),
+                    flag=rule,
+                )
+        if "台東" in c.address:
+            truth.add(
+                "tai_variant",
+                f,
+                s,
+                "地址",
+                LOADED,
+                Instance(c.row, c.address, {"normalised": c.address.replace("台", "臺")}),
+            )
+        for col, text in (("電子發票抬頭", c.invoice_title), ("客戶簡稱", c.short_name)):
+            if text != text.strip():
+                truth.add(
+                    "name_whitespace",
+                    f,
+                    s,
+                    col,
+                    LOADED,
+                    Instance(c.row, text, {"trimmed": text.strip()}),
+                )
+
+
+def generate(
+    out: Path, scale: str = "small", seed: int = 20250521, console: Console | None = None
+) -> dict:
+    """Write the sample into `out`; returns the expected.json document."""
+    if scale not in SCALES:
+        raise UserError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    console = console or Console(stderr=True)
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {out}: {exc.strerror}") from exc
+    n_clients, row_factor = SCALES[scale]
+    started = time.perf_counter()
+
+    def step(msg: str) -> None:
+        console.print(f"[dim]{time.perf_counter() - started:6.1f}s[/] {msg}")
+
+    truth = Truth()
+    clients = generate_clients(seed, n_clients)
+    test_ids = assign_app_ids(seed, clients)
+    step(f"{len(clients):,} clients")
+    plan = plan_deliveries(seed, clients, row_factor, test_ids)
+    step(
+        f"{len(plan.events):,} delivery events; {plan.history_rows:,} history rows, {plan.app_rows:,} app deliveries"
+    )
+
+    # App clients that differ from the master only in spelling: spaces in codes, 台 for 臺.
+    rng = rng_for(seed, "app-variants")
+    factor = n_clients / P.FULL_CLIENTS
+    picks = rng.sample(clients, scale_count(12, factor, 2) + scale_count(40, factor, 2))
+    n_ws = scale_count(12, factor, 2)
+    code_variants = {
+        c.app_id: rng.choice([f"{c.code} ", f" {c.code}", f"{c.code}  "]) for c in picks[:n_ws]
+    }
+    address_variants = {
+        c.app_id: c.address.replace("臺", "台") for c in picks[n_ws:] if "臺" in c.address
+    }
+
+    client_path = out / P.CLIENT_FILE
+    facts, errors = write_client_workbook(client_path, seed, clients)
+    step(f"wrote {P.CLIENT_FILE}")
+    history_path = out / P.HISTORY_FILE
+    _write_history(history_path, plan.history)
+    step(f"wrote {P.HISTORY_FILE}")
+    app_path = out / P.APP_FILE
+    app_counts = write_app_db(
+        app_path, seed, clients, test_ids, plan.app, code_variants, address_variants
+    )
+    step(f"wrote {P.APP_FILE}")
+    _lock_file(out / P.LOCK_FILE)
+
+    # Sources: every sheet and table, with what a lossless raw load must hold.
+    for fact in facts:
+        data_rows = fact.last_row - (fact.header_row or 0)
+        truth.sources.append(
+            {
+                "file": P.CLIENT_FILE, "sheet": fact.name, "kind": "sheet", "layout": fact.layout,
+                "header_row": fact.header_row, "last_row": fact.last_row, "data_rows": data_rows,
+                "columns": fact.last_column, "headers": fact.headers,
+            }
+        )  # fmt: skip
+    for name, rows in plan.history.items():
+        headers = history_headers(name)
+        truth.sources.append(
+            {
+                "file": P.HISTORY_FILE, "sheet": name, "kind": "sheet", "layout": "table",
+                "header_row": 1, "last_row": len(rows) + 1, "data_rows": len(rows),
+                "columns": len(headers), "headers": headers,
+            }
+        )  # fmt: skip
+    from loaders.sample.app_db import CLIENT_COLUMNS, DELIVERY_COLUMNS
+
+    table_columns = {
+        "clients": [n for n, _ in CLIENT_COLUMNS],
+        "deliveries": [n for n, _ in DELIVERY_COLUMNS],
+    }
+    for table, n in app_counts.items():
+        truth.sources.append(
+            {
+                "file": P.APP_FILE,
+                "sheet": table,
+                "kind": "table",
+                "data_rows": n,
+                "columns": table_columns.get(table),
+            }
+        )
+
+    # Defects and outcomes.
+    _client_defects(truth, clients)
+    for sheet, cells in errors.items():
+        for row, col, err in cells:
+            truth.add(
+                "excel_error", P.CLIENT_FILE, sheet, _letter(col), RAW_ONLY, Instance(row, err)
+            )
+    by_app_id = {c.app_id: c for c in clients}
+    for app_id, code in code_variants.items():
+        truth.add("app_code_whitespace", P.APP_FILE, "clients", "client_code", LOADED,
+                  Instance(app_id, code, {"client_code": by_app_id[app_id].code_text}))  # fmt: skip
+    for app_id, address in address_variants.items():
+        truth.add("app_tai_variant", P.APP_FILE, "clients", "address", LOADED,
+                  Instance(app_id, address, {"normalised": by_app_id[app_id].address.replace("台", "臺")}))  # fmt: skip
+    for app_id, (code, _, _) in zip(test_ids, TEST_CLIENTS, strict=True):
+        truth.add("app_test_client", P.APP_FILE, "clients", "client_code", QUARANTINED,
+                  Instance(app_id, code), reason="test_client")  # fmt: skip
+
+    recon = _delivery_defects(truth, plan)
+    outcomes = _outcomes(plan, clients, recon)
+    truth.column_sums = _column_sums(plan)
+
+    files = []
+    for path in (client_path, history_path, app_path, out / P.LOCK_FILE):
+        files.append({"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)})
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "generator": {"version": GENERATOR_VERSION, "scale": scale, "seed": seed},
+        "date_bounds": {"earliest": DATE_MIN.isoformat(), "latest": DATE_MAX.isoformat()},
+        "files": files,
+        "sources": truth.sources,
+        "outcomes": outcomes,
+        "column_sums": truth.column_sums,
+        "reasons": REASONS,
+        "defect_kinds": truth.kind_counts(),
+        "defects": [g.as_json() for g in truth.groups()],
+    }
+    (out / "expected.json").write_text(dump_expected(doc), encoding="utf-8")
+    step(
+        f"wrote expected.json ({len(doc['defects'])} defect groups, {sum(doc['defect_kinds'].values()):,} rows)"
+    )
+    return doc
+
+
+def dump_expected(doc: dict) -> str:
+    """JSON, indented for reading, with each defect instance on one compact line."""
+    placeholder = "\u0000instances\u0000"
+    groups = doc["defects"]
+    shell = dict(
+        doc, defects=[dict(g, instances=f"{placeholder}{i}") for i, g in enumerate(groups)]
+    )
+    text = json.dumps(shell, ensure_ascii=False, indent=1)
+
+    def instances(m: re.Match) -> str:
+        rows = groups[int(m[1])]["instances"]
+        lines = ",\n   ".join(
+            json.dumps(x, ensure_ascii=False, separators=(",", ":")) for x in rows
+        )
+        return f"[\n   {lines}\n  ]" if lines else "[]"
+
+    return re.sub(r'"\\u0000instances\\u0000(\d+)"', instances, text) + "\n"
+
+
+def _write_history(path: Path, sheets: dict[str, list[HistoryRow]]) -> None:
+    wb = Workbook(path)
+    for name, _, _ in HISTORY_SHEETS:
+        rows = sheets[name]
+        wb.sheet(name, [history_headers(name)] + [r.cells for r in rows])
+    wb.close()
+
+
+def _delivery_defects(truth: Truth, plan) -> dict:
+    """Record every history and app row that is not a plain delivery; returns reconciliation."""
+    recon: dict[str, dict[str, int]] = {}
+    hf = P.HISTORY_FILE
+    for sheet, rows in plan.history.items():
+        r = recon[sheet] = {"rows": len(rows), "final": 0, "merged": 0, "quarantined": 0}
+        first = history_headers(sheet)[0]
+        for hr in rows:
+            column = first if hr.column == "客戶" else hr.column
+            cell = None
+            if column is not None:
+                cell = hr.cells[history_headers(sheet).index(column)]
+            if hr.dup_of is not None:
+                r["merged"] += 1
+                truth.add("exact_duplicate", hf, sheet, None, MERGED, merged_into_file=hf, instance=
+                          Instance(hr.row, merged_into={"sheet": sheet, "row": hr.dup_of.row}, has_cell=False))  # fmt: skip
+            elif hr.reason:
+                r["quarantined"] += 1
+                truth.add(
+                    hr.kind,
+                    hf,
+                    sheet,
+                    column,
+                    QUARANTINED,
+                    Instance(hr.row, cell, hr.expect),
+                    reason=hr.reason,
+                )
+            else:
+                r["final"] += 1
+                if hr.kind == "client_detail_mismatch":
+                    truth.add(
+                        hr.kind,
+                        hf,
+                        sheet,
+                        column,
+                        FLAGGED,
+                        Instance(hr.row, cell, hr.expect),
+                        flag="client_detail_mismatch",
+                    )
+                elif hr.kind:
+                    truth.add(hr.kind, hf, sheet, column, LOADED, Instance(hr.row, cell, hr.expect))
+    r = recon["deliveries"] = {"rows": len(plan.app), "final": 0, "merged": 0, "quarantined": 0}
+    af = P.APP_FILE
+    for a in plan.app:
+        if a.merged_into is not None:
+            r["merged"] += 1
+            truth.add("app_history_same_event", af, "deliveries", None, MERGED,
+                      Instance(a.id, merged_into={"sheet": a.merged_into.sheet, "row": a.merged_into.row}, has_cell=False),
+                      merged_into_file=hf)  # fmt: skip
+        elif a.reason:
+            r["quarantined"] += 1
+            column = {"app_orphan_client_id": "client_id", "app_test_client_delivery": "client_id",
+                      "app_cancelled": "status"}.get(a.kind)  # fmt: skip
+            value = {"client_id": a.client_id, "status": a.status}.get(column)
+            truth.add(
+                a.kind,
+                af,
+                "deliveries",
+                column,
+                QUARANTINED,
+                Instance(a.id, value, has_cell=column is not None),
+                reason=a.reason,
+            )
+        else:
+            r["final"] += 1
+    return recon
+
+
+def _outcomes(plan, clients: list[Client], recon: dict) -> dict:
+    totals: dict[str, float] = defaultdict(float)
+    items = 0
+    for e in plan.events:
+        for code, qty in e.items.items():
+            totals[code] += qty
+            items += 1
+    reasons: dict[str, int] = defaultdict(int)
+    for rows in plan.history.values():
+        for hr in rows:
+            if hr.reason:
+                reasons[hr.reason] += 1
+    for a in plan.app:
+        if a.reason:
+            reasons[a.reason] += 1
+    both = sum(1 for e in plan.events if e.in_history and e.in_app)
+    hist_only = sum(1 for e in plan.events if e.in_history and not e.in_app)
+    app_only = sum(1 for e in plan.events if not e.in_history)
+    reconciliation = []
+    for sheet, r in recon.items():
+        file = P.APP_FILE if sheet == "deliveries" else P.HISTORY_FILE
+        assert r["rows"] == r["final"] + r["merged"] + r["quarantined"], (sheet, r)
+        reconciliation.append({"file": file, "sheet": sheet, **r})
+    n = len(clients)
+    reconciliation += [
+        {"file": P.CLIENT_FILE, "sheet": P.MASTER_SHEET, "rows": n, "final": n, "merged": 0, "quarantined": 0},
+        {"file": P.APP_FILE, "sheet": "clients", "rows": n + len(TEST_CLIENTS), "final": 0, "merged": n,
+         "quarantined": len(TEST_CLIENTS)},
+    ]  # fmt: skip
+    return {
+        "customers": {
+            "count": n,
+            "with_app_id": n,
+            "quarantine": {"test_client": len(TEST_CLIENTS)},
+        },
+        "deliveries": {
+            "count": len(plan.events),
+            "items": items,
+            "by_source_system": {"history": hist_only, "app": app_only, "history+app": both},
+            "quarantine": dict(sorted(reasons.items())),
+            "product_totals": {code: round(totals[code], 3) for code in sorted(totals)},
+            "app_shared_share_target": APP_SHARED_SHARE,
+        },
+        "reconciliation": reconciliation,
+    }
+
+
+def _column_sums(plan) -> dict:
+    """Sum of the numeric cells of each quantity column, per source: an independent check."""
+    sums: dict = {}
+    for sheet, rows in plan.history.items():
+        headers = history_headers(sheet)
+        sheet_sums = {}
+        for p in P.PRODUCTS:
+            i = headers.index(p.history_column)
+            total = sum(v for r in rows if type(v := r.cells[i]) in (int, float))
+            sheet_sums[p.history_column] = round(total, 3)
+        sums[f"{P.HISTORY_FILE}|{sheet}"] = sheet_sums
+    app_sums = {}
+    for kg in P.APP_SIZES:
+        app_sums[f"delivered_{kg}kg"] = sum(a.sizes.get(kg, 0) for a in plan.app)
+    sums[f"{P.APP_FILE}|deliveries"] = app_sums
+    return sums
