@@ -183,12 +183,12 @@ def write_client_workbook(path, seed: int, clients: list[Client]) -> tuple[list[
     facts: list[SheetFacts] = []
     errors: dict[str, list[tuple[int, int, XlError]]] = {}
 
-    master_rows = [list(P.CLIENT_HEADERS)] + [
-        [c.cells.get(h) for h in P.CLIENT_HEADERS] for c in clients
-    ]
-    dispatch_headers = ["項次", "編號", "客戶"] + P.CLIENT_HEADERS + DISPATCH_EXTRA
-    template_headers = ["項次"] + P.CLIENT_HEADERS
-    test_headers = ["項次", "編號", "客戶"] + P.CLIENT_HEADERS + ["預計交易日期", "備註"]
+    # The empty header cell is a blank cell, as in the real file, not an empty string.
+    headers = [h or None for h in P.CLIENT_HEADERS]
+    master_rows = [headers] + [[c.cells.get(h) for h in P.CLIENT_HEADERS] for c in clients]
+    dispatch_headers = ["項次", "編號", "客戶"] + headers + DISPATCH_EXTRA
+    template_headers = ["項次"] + headers
+    test_headers = ["項次", "編號", "客戶"] + headers + ["預計交易日期", "備註"]
 
     for name in SHEET_ORDER:
         if name == "客戶資料":

@@ -42,8 +42,8 @@ class Workbook:
         write_number, write_string = ws.write_number, ws.write_string
         for r, cells in enumerate(rows, start=first_row - 1):
             for c, v in enumerate(cells):
-                if v is None:
-                    continue
+                if v is None or v == "":
+                    continue  # Excel has no empty-text cells: blank is blank
                 t = type(v)
                 if t is int or t is float:
                     write_number(r, c, v)
