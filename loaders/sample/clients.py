@@ -35,9 +35,9 @@ def _address(rng: random.Random, area: str | None) -> str:
     township = P.AREA_TOWNSHIP.get((area or "A")[0], "臺東市")
     road = rng.choice(P.ROADS)
     number = rng.randint(1, 680)
-    tail = rng.choice(["", "", "", "", "", "之1", "之2"])
+    sub = rng.choice(["", "", "", "", "", "之1", "之2"])
     lane = rng.choice(["", "", "", "", f"{rng.randint(1, 300)}巷"])
-    return f"臺東縣{township}{road}{lane}{number}號{tail}"
+    return f"臺東縣{township}{road}{lane}{number}{sub}號"
 
 
 def _tail_number(rng: random.Random, lo: float, hi: float, step: float) -> float:
@@ -49,10 +49,10 @@ METRIC_TAILS = {
     "月配送量": lambda r: float(r.choice([r.randint(1, 60) * 20, r.randint(1, 400) * 5])),
     "退氣": lambda r: float(r.randint(8, 400)),
     "實際購買公斤數": lambda r: float(r.randint(1, 3000)),
-    "退氣比例": lambda r: _tail_number(r, 0.02, 0.6, 0.01),
+    "退氣比例": lambda r: round(r.uniform(0.01, 0.6), r.choice([2, 2, 3, 4])),
     "平均日使用": lambda r: _tail_number(r, 0.1, 80.0, 0.1),
-    "串接數量": lambda r: float(r.choice([8, 16, 32, 48, 64, 96, 120, 180, 400, 500, 600, 1000])),
-    "備用量": lambda r: float(r.choice([0, 10, 16, 24, 30, 48, 64, 72, 90, 120, 300, 1000])),
+    "串接數量": lambda r: float(r.choice([r.randint(2, 50) * 4, r.choice([500, 600, 800, 1000])])),
+    "備用量": lambda r: float(r.choice([r.randint(0, 60) * 2, r.choice([300, 400, 500, 1000])])),
     "最大週期": lambda r: float(r.randint(1, 162)),
     "可延後天數": lambda r: float(r.randint(0, 82)),
     "是否需要當天去": lambda r: float(r.randint(-286, 245)),
@@ -67,11 +67,21 @@ def _config_tail(r: random.Random) -> str:
 
 
 def _usage_tail(r: random.Random) -> str:
-    return f"{r.choice(P.APPLIANCES)}{r.choice([20, 20, 16, 4])}*{r.randint(1, 3)}"
+    size, n = r.choice([20, 20, 16, 4, 50]), r.randint(1, 4)
+    return r.choice(
+        [
+            f"{r.choice(P.APPLIANCES)}{size}*{n}",
+            f"{size}KG:{n}+{r.randint(1, n)}",
+            f"重量發報{size}*{n}",
+            f"{r.choice(P.APPLIANCES)}{r.choice(P.APPLIANCES)}{size}*{n}",
+            f"{size}KG+{r.choice([16, 4])}KG:{n}+{r.randint(1, 3)}",
+        ]
+    )
 
 
 def _spare_tail(r: random.Random) -> str:
-    return f"{r.choice([20, 16, 50])}*{r.randint(1, 6)}"
+    first = f"{r.choice([20, 16, 50])}*{r.randint(1, 6)}"
+    return first if r.random() < 0.5 else f"{first}+{r.choice([16, 4, 10])}*{r.randint(1, 3)}"
 
 
 def _switch_tail(r: random.Random) -> str:
@@ -121,17 +131,17 @@ def generate_clients(seed: int, n: int) -> list[Client]:
             cells[i][col] = v
 
     columns: dict[str, list] = {
-        "系統上鋼瓶數量": deal(rng, n, P.CYLINDER_CONFIG_TOP, P.CYLINDER_CONFIG_FILLED, factor, _config_tail),
+        "系統上鋼瓶數量": deal(rng, n, P.CYLINDER_CONFIG_TOP, P.CYLINDER_CONFIG_FILLED, factor, _config_tail, 77),
         "計價方式": pricing,
         "結帳方式": deal(rng, n, {k: v for k, v in P.PAYMENT.items() if k}, P.FULL_CLIENTS - 1, factor),
         "時段早1午2晚3全天0": deal(rng, n, {k: v for k, v in P.TIME_OF_DAY.items() if k is not None}, None, factor),
         "公休日": deal(rng, n, P.CLOSED_DAY_COUNTS, None, factor),
         "狀態": [None] * n,
-        "切替器型號": deal(rng, n, P.SWITCH_MODELS_TOP, P.SWITCH_MODELS_FILLED, factor, _switch_tail),
+        "切替器型號": deal(rng, n, P.SWITCH_MODELS_TOP, P.SWITCH_MODELS_FILLED, factor, _switch_tail, 43),
         "區域": areas,
         "1汽車/2機車/0全部": deal(rng, n, {k: v for k, v in P.VEHICLE.items() if k is not None}, None, factor),
         "單一區域供應": deal(rng, n, {k: v for k, v in P.SINGLE_AREA.items() if k is not None}, None, factor),
-        "預備桶": deal(rng, n, P.SPARE_TOP, P.SPARE_FILLED, factor, _spare_tail),
+        "預備桶": deal(rng, n, P.SPARE_TOP, P.SPARE_FILLED, factor, _spare_tail, 42),
         "類型": deal(rng, n, P.CUSTOMER_TYPES, None, factor),
     }  # fmt: skip
     for col, counts in P.FLAG_COUNTS.items():
@@ -142,9 +152,9 @@ def generate_clients(seed: int, n: int) -> list[Client]:
         columns[col] = deal(rng, n, {1.0: P.HOUR_COUNTS[col]}, None, factor)
     for col, filled in P.METRIC_FILLED.items():
         top = {v: c for v, c in P.METRIC_TOP[col].items()}
-        columns[col] = deal(rng, n, top, filled, factor, METRIC_TAILS[col])
+        columns[col] = deal(rng, n, top, filled, factor, METRIC_TAILS[col], P.METRIC_DISTINCT[col])
     for col, (filled, top) in P.USAGE_AREA_TOP.items():
-        columns[col] = deal(rng, n, top, filled, factor, _usage_tail)
+        columns[col] = deal(rng, n, top, filled, factor, _usage_tail, P.USAGE_AREA_DISTINCT[col])
 
     # The real outliers a business rule must catch: each once, on rows that hold a value.
     out_rows = rng.sample(range(n), len(P.METRIC_OUTLIERS))
@@ -207,8 +217,16 @@ def _place_addresses(rng: random.Random, clients: list[Client], factor: float) -
     for i in order[n_places : n_places + n_tai]:
         clients[i].address = clients[i].address.replace("臺東", "台東")
     # Addresses that do not end with 號: a floor or a landmark appended.
-    for i in order[n_places + n_tai : n_places + n_tai + scale_count(68, factor, minimum=2)]:
+    k = n_places + n_tai
+    n_floor = scale_count(68, factor, minimum=2)
+    for i in order[k : k + n_floor]:
         clients[i].address += rng.choice(["1樓", "2樓", "旁", "對面"])
+    # About 8 % of clients share an address with another (stalls of one market, one building).
+    k += n_floor
+    n_shared = scale_count(85, factor, minimum=2)
+    for i in order[k : k + n_shared]:
+        j = order[rng.randrange(k + n_shared, len(order) - 2)]
+        clients[i].address = clients[j].address
     a, b = order[-1], order[-2]
     clients[a].invoice_title = clients[a].invoice_title + " "
     clients[b].short_name = " " + clients[b].short_name

@@ -107,12 +107,14 @@ def deal(
     filled_full: int | None = None,
     factor: float = 1.0,
     tail=None,
+    distinct: int | None = None,
 ) -> list:
     """n cell values whose shares follow `counts` (full-scale counts), blanks (None) for the rest.
 
     Every value with a count keeps at least one cell at any scale; `tail(rng)` makes the values
     beyond the listed top ones when `filled_full` (the full-scale count of non-blank cells)
-    exceeds the listed counts.
+    exceeds the listed counts. `distinct` (full scale) bounds how many different values the
+    column holds, as the real file's profile gives it.
     """
     listed = sum(counts.values())
     filled_full = listed if filled_full is None else filled_full
@@ -127,8 +129,21 @@ def deal(
     values: list = []
     for v, c in targets.items():
         values.extend([v] * c)
+    room = filled - len(values)
+    if room > 0 and tail:
+        pool: list = []
+        want = room if distinct is None else max(1, min(room, scale_count(distinct - len(targets), factor, 1)))
+        for _ in range(want * 50):
+            if len(pool) >= want:
+                break
+            v = tail(rng)
+            if v not in targets and v not in pool:
+                pool.append(v)
+        values.extend(pool[:room])
+        while len(values) < filled:
+            values.append(rng.choice(pool))
     while len(values) < filled:
-        values.append(tail(rng) if tail else next(iter(targets)))
+        values.append(next(iter(targets)))
     values = values[:n]
     values.extend([None] * (n - len(values)))
     rng.shuffle(values)

@@ -144,8 +144,8 @@ EQUIPMENT_COUNTS: dict[str, dict[float | str, int]] = {
 # 公休日 (closed day): weekdays 1-7, decimals naming two weekdays, Red (national holidays), words.
 CLOSED_DAY_COUNTS: dict[float | str, int] = {
     7.0: 91, 6.7: 42, 1.0: 41, "Red": 25, 3.0: 25, 2.0: 20, 6.0: 16, 4.0: 12, 1.2: 9, 2.3: 6,
-    5.0: 8, 7.1: 4, 3.4: 3, 4.5: 2, 5.6: 1,
-    "不一定": 4, "初一十五": 3, "看情況": 2, "無": 2,
+    5.0: 6, 7.1: 4, 3.4: 2, 4.5: 2, 5.6: 1, 1.7: 1, 2.5: 1, 1.3: 1,
+    "不一定": 2, "初一十五": 3, "看情況": 1, "無": 2, "過年": 1, "颱風天": 1, "初一": 1,
 }  # fmt: skip
 CLOSED_DAY_BLANK = 951
 
@@ -246,6 +246,16 @@ METRIC_TOP: dict[str, dict[float, int]] = {
                    9.0: 34, 6.0: 34},
     "是否需要當天去": {0.0: 89, -1.0: 80, -3.0: 55, 17.0: 38, -2.0: 37, 15.0: 36, 19.0: 35,
                        16.0: 33, 9.0: 31, 7.0: 29},
+}  # fmt: skip
+
+# Distinct values per column in the real master (the long tail beyond the top values).
+METRIC_DISTINCT = {
+    "月配送量": 199, "退氣": 172, "實際購買公斤數": 428, "退氣比例": 76, "平均日使用": 245,
+    "串接數量": 37, "備用量": 33, "最大週期": 70, "可延後天數": 60, "是否需要當天去": 157,
+}  # fmt: skip
+USAGE_AREA_DISTINCT = {
+    "第一使用區域(串接)": 120, "第二使用區域": 145, "第三使用區域": 84, "第四使用區域": 22,
+    "第五使用區域": 5,
 }  # fmt: skip
 
 # Outliers present in the real file that a business rule should catch: (column, value, rule).
