@@ -37,10 +37,16 @@ def _run(args: list[str], out: Path) -> Path:
 
 
 def _view(con, csv: Path) -> None:
-    """View `rel` over a CSV file, every column read as text (no type guessing)."""
+    """View `rel` over a CSV file, every column read as text (no type guessing).
+
+    The dialect is spelled out: left to its sniffer, duckdb took `#` for a comment marker
+    and silently dropped a row whose first cell was the Excel error `#REF!`.
+    """
     path = str(csv).replace("'", "''")
     con.execute(
-        f"create or replace view rel as select * from read_csv('{path}', all_varchar = true, header = true)"
+        "create or replace view rel as select * from read_csv("
+        f"'{path}', all_varchar = true, header = true, delim = ',', quote = '\"', "
+        "escape = '\"', comment = '', strict_mode = true)"
     )
 
 
