@@ -6,11 +6,10 @@ SCALE  ?= full
 SEED   ?= 20250521
 DATA   ?= data/sample-$(SCALE)
 
-.PHONY: setup demo test lint sample db-start db-stop lock clean
+.PHONY: setup demo test lint sample bench db-start db-stop lock clean
 
 $(BIN)/luckygas: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	@test -f profiles.yml || cp profiles.yml.example profiles.yml
 	@touch $@
@@ -24,12 +23,16 @@ demo: setup ## embedded PostgreSQL + full-scale sample exports with expected.jso
 test: setup lint ## every test (pytest, small scale, throwaway PostgreSQL)
 	$(BIN)/pytest
 
-lint:
+lint: setup ## ruff on the Python, sqlfluff on the dbt SQL
 	$(BIN)/ruff check loaders bench
 	$(BIN)/ruff format --check loaders bench
+	$(BIN)/sqlfluff lint models macros tests
 
 sample: setup
 	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)
+
+bench: setup ## benchmarks (full scale; prints figures, asserts nothing)
+	$(BIN)/python bench/sample_generation.py
 
 db-start: setup
 	$(BIN)/luckygas db start

@@ -165,24 +165,21 @@ def write_app_db(
     deliveries: list[AppDelivery],
     code_variants: dict[int, str],
     address_variants: dict[int, str],
-) -> dict[str, int]:
-    """Write the SQLite file; returns the row count of each table."""
+) -> dict[str, tuple[int, list[str]]]:
+    """Write the SQLite file; returns each table's row count and column names."""
     rng = rng_for(seed, "app-db")
     tmp = path.with_name(path.name + ".partial")
     tmp.unlink(missing_ok=True)
     con = sqlite3.connect(tmp)
     try:
         _write(con, rng, clients, test_ids, deliveries, code_variants, address_variants)
+        tables = ("clients", "drivers", "vehicles", "deliveries", "routes", "delivery_predictions")
         counts = {
-            t: con.execute(f'select count(*) from "{t}"').fetchone()[0]
-            for t in (
-                "clients",
-                "drivers",
-                "vehicles",
-                "deliveries",
-                "routes",
-                "delivery_predictions",
+            t: (
+                con.execute(f'select count(*) from "{t}"').fetchone()[0],
+                [r[1] for r in con.execute(f'pragma table_info("{t}")')],
             )
+            for t in tables
         }
     finally:
         con.close()

@@ -574,7 +574,7 @@ def _quarantine_row(
         if rng.random() < 0.7:
             for i in product_cols:
                 cells[i] = 0
-        hr.column = P.PRODUCT_BY_CODE[next(iter(e.items))].history_column
+        hr.column = None  # a whole-row condition: every product column is zero or blank
     elif kind == "negative_quantity":
         i = product_cols[0]
         cells[i] = -rng.randint(1, 3) if not isinstance(cells[i], float) else -round(cells[i], 1)

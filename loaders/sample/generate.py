@@ -135,7 +135,11 @@ def _client_defects(truth: Truth, clients: list[Client]) -> None:
                 s,
                 "地址",
                 LOADED,
-                Instance(c.row, c.address, {"normalised": c.address.replace("台", "臺")}),
+                Instance(
+                    c.row,
+                    c.address,
+                    {"client_code": c.code_text, "normalised": c.address.replace("台", "臺")},
+                ),
             )
         for col, text in (("電子發票抬頭", c.invoice_title), ("客戶簡稱", c.short_name)):
             if text != text.strip():
@@ -220,37 +224,42 @@ def generate(
                 "columns": len(headers), "headers": headers,
             }
         )  # fmt: skip
-    from loaders.sample.app_db import CLIENT_COLUMNS, DELIVERY_COLUMNS
-
-    table_columns = {
-        "clients": [n for n, _ in CLIENT_COLUMNS],
-        "deliveries": [n for n, _ in DELIVERY_COLUMNS],
-    }
-    for table, n in app_counts.items():
+    for table, (n, columns) in app_counts.items():
         truth.sources.append(
             {
-                "file": P.APP_FILE,
-                "sheet": table,
-                "kind": "table",
-                "data_rows": n,
-                "columns": table_columns.get(table),
+                "file": P.APP_FILE, "sheet": table, "kind": "table", "layout": "table",
+                "header_row": None, "last_row": n, "data_rows": n, "columns": len(columns),
+                "headers": columns,
             }
-        )
+        )  # fmt: skip
+    for src in truth.sources:
+        truth.set_headers(src["file"], src["sheet"], src["headers"])
 
     # Defects and outcomes.
     _client_defects(truth, clients)
     for sheet, cells in errors.items():
         for row, col, err in cells:
             truth.add(
-                "excel_error", P.CLIENT_FILE, sheet, _letter(col), RAW_ONLY, Instance(row, err)
+                "excel_error",
+                P.CLIENT_FILE,
+                sheet,
+                _letter(col),
+                RAW_ONLY,
+                Instance(row, err),
+                column_index=col,
             )
     by_app_id = {c.app_id: c for c in clients}
     for app_id, code in code_variants.items():
         truth.add("app_code_whitespace", P.APP_FILE, "clients", "client_code", LOADED,
                   Instance(app_id, code, {"client_code": by_app_id[app_id].code_text}))  # fmt: skip
     for app_id, address in address_variants.items():
+        c = by_app_id[app_id]
         truth.add("app_tai_variant", P.APP_FILE, "clients", "address", LOADED,
-                  Instance(app_id, address, {"normalised": by_app_id[app_id].address.replace("台", "臺")}))  # fmt: skip
+                  Instance(app_id, address, {"client_code": c.code_text, "normalised": c.address.replace("台", "臺")}))  # fmt: skip
+    for c in clients:
+        truth.add("app_client_same_client", P.APP_FILE, "clients", None, MERGED,
+                  Instance(c.app_id, merged_into={"sheet": P.MASTER_SHEET, "row": c.row}, has_cell=False),
+                  merged_into_file=P.CLIENT_FILE)  # fmt: skip
     for app_id, (code, _, _) in zip(test_ids, TEST_CLIENTS, strict=True):
         truth.add("app_test_client", P.APP_FILE, "clients", "client_code", QUARANTINED,
                   Instance(app_id, code), reason="test_client")  # fmt: skip
@@ -332,7 +341,7 @@ def _delivery_defects(truth: Truth, plan) -> dict:
                     sheet,
                     column,
                     QUARANTINED,
-                    Instance(hr.row, cell, hr.expect),
+                    Instance(hr.row, cell, hr.expect, has_cell=column is not None),
                     reason=hr.reason,
                 )
             else:
@@ -344,11 +353,18 @@ def _delivery_defects(truth: Truth, plan) -> dict:
                         sheet,
                         column,
                         FLAGGED,
-                        Instance(hr.row, cell, hr.expect),
+                        Instance(hr.row, cell, hr.expect, has_cell=column is not None),
                         flag="client_detail_mismatch",
                     )
                 elif hr.kind:
-                    truth.add(hr.kind, hf, sheet, column, LOADED, Instance(hr.row, cell, hr.expect))
+                    truth.add(
+                        hr.kind,
+                        hf,
+                        sheet,
+                        column,
+                        LOADED,
+                        Instance(hr.row, cell, hr.expect, has_cell=column is not None),
+                    )
     r = recon["deliveries"] = {"rows": len(plan.app), "final": 0, "merged": 0, "quarantined": 0}
     af = P.APP_FILE
     for a in plan.app:
@@ -359,9 +375,14 @@ def _delivery_defects(truth: Truth, plan) -> dict:
                       merged_into_file=hf)  # fmt: skip
         elif a.reason:
             r["quarantined"] += 1
-            column = {"app_orphan_client_id": "client_id", "app_test_client_delivery": "client_id",
-                      "app_cancelled": "status"}.get(a.kind)  # fmt: skip
-            value = {"client_id": a.client_id, "status": a.status}.get(column)
+            column, value = {
+                "app_orphan_client_id": ("client_id", a.client_id),
+                "app_test_client_delivery": ("client_id", a.client_id),
+                "app_cancelled": ("status", a.status),
+                "app_zero_quantity": (None, None),  # a whole-row condition
+            }.get(a.kind) or next(
+                (f"delivered_{kg}kg", q) for kg, q in sorted(a.sizes.items()) if q < 0
+            )
             truth.add(
                 a.kind,
                 af,
@@ -416,26 +437,32 @@ def _outcomes(plan, clients: list[Client], recon: dict) -> dict:
             "items": items,
             "by_source_system": {"history": hist_only, "app": app_only, "history+app": both},
             "quarantine": dict(sorted(reasons.items())),
-            "product_totals": {code: round(totals[code], 3) for code in sorted(totals)},
+            "product_totals": {code: _number(totals[code]) for code in sorted(totals)},
             "app_shared_share_target": APP_SHARED_SHARE,
         },
         "reconciliation": reconciliation,
     }
 
 
-def _column_sums(plan) -> dict:
+def _number(x: float) -> int | float:
+    """A sum as JSON shows it: whole numbers without .0, others rounded to 3 decimals."""
+    x = round(x, 3)
+    return int(x) if float(x).is_integer() else x
+
+
+def _column_sums(plan) -> list[dict]:
     """Sum of the numeric cells of each quantity column, per source: an independent check."""
-    sums: dict = {}
+    sums: list[dict] = []
     for sheet, rows in plan.history.items():
         headers = history_headers(sheet)
         sheet_sums = {}
         for p in P.PRODUCTS:
             i = headers.index(p.history_column)
             total = sum(v for r in rows if type(v := r.cells[i]) in (int, float))
-            sheet_sums[p.history_column] = round(total, 3)
-        sums[f"{P.HISTORY_FILE}|{sheet}"] = sheet_sums
+            sheet_sums[p.history_column] = _number(total)
+        sums.append({"file": P.HISTORY_FILE, "sheet": sheet, "sums": sheet_sums})
     app_sums = {}
     for kg in P.APP_SIZES:
         app_sums[f"delivered_{kg}kg"] = sum(a.sizes.get(kg, 0) for a in plan.app)
-    sums[f"{P.APP_FILE}|deliveries"] = app_sums
+    sums.append({"file": P.APP_FILE, "sheet": "deliveries", "sums": app_sums})
     return sums

@@ -56,11 +56,13 @@ def raw_text(value: object) -> str | None:
 
 
 def cell_type(value: object) -> str:
-    """Spreadsheet cell type: n(umeric), s(tring), d(ate), e(rror) or b(lank)."""
+    """Spreadsheet cell type: n(umeric), s(tring), d(ate), e(rror), b(lank) or bool."""
     if value is None:
         return "b"
     if isinstance(value, XlError):
         return "e"
+    if isinstance(value, bool):
+        return "bool"
     if isinstance(value, (date, datetime)):
         return "d"
     if isinstance(value, (int, float)):
@@ -132,7 +134,11 @@ def deal(
     room = filled - len(values)
     if room > 0 and tail:
         pool: list = []
-        want = room if distinct is None else max(1, min(room, scale_count(distinct - len(targets), factor, 1)))
+        want = (
+            room
+            if distinct is None
+            else max(1, min(room, scale_count(distinct - len(targets), factor, 1)))
+        )
         for _ in range(want * 50):
             if len(pool) >= want:
                 break

@@ -66,7 +66,7 @@ class Group:
     outcome: str
     reason: str | None = None
     flag: str | None = None
-    note: str | None = None
+    column_index: int | None = None  # 1-based spreadsheet column (headers can repeat)
     merged_into_file: str | None = None
     instances: list[Instance] = field(default_factory=list)
 
@@ -82,8 +82,8 @@ class Group:
             out["reason"] = self.reason
         if self.flag:
             out["flag"] = self.flag
-        if self.note:
-            out["note"] = self.note
+        if self.column_index is not None:
+            out["column_index"] = self.column_index
         if self.merged_into_file:
             out["merged_into_file"] = self.merged_into_file
         out["count"] = len(self.instances)
@@ -98,7 +98,12 @@ class Truth:
         self._groups: dict[tuple, Group] = {}
         self.sources: list[dict] = []
         self.outcomes: dict = {}
-        self.column_sums: dict = defaultdict(dict)
+        self.column_sums: list[dict] = []
+        self._headers: dict[tuple[str, str], list] = {}
+
+    def set_headers(self, file: str, sheet: str, headers: list | None) -> None:
+        """Header cells of a source, so that each group can name its column's position too."""
+        self._headers[(file, sheet)] = list(headers or [])
 
     def add(
         self,
@@ -110,16 +115,19 @@ class Truth:
         instance: Instance,
         reason: str | None = None,
         flag: str | None = None,
-        note: str | None = None,
+        column_index: int | None = None,
         merged_into_file: str | None = None,
     ) -> None:
         if outcome == QUARANTINED:
             assert reason in REASONS, reason
+        headers = self._headers.get((file, sheet), [])
+        if column_index is None and column in headers:
+            column_index = headers.index(column) + 1
         key = (kind, file, sheet, column, outcome, reason, flag)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(
-                kind, file, sheet, column, outcome, reason, flag, note
+                kind, file, sheet, column, outcome, reason, flag, column_index, merged_into_file
             )
         group.instances.append(instance)
 
