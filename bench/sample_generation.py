@@ -31,9 +31,13 @@ def main() -> None:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = sum(s["data_rows"] for s in doc["sources"])
     console.print(f"\nscale {args.scale}, seed {args.seed}, into {out}")
-    console.print(f"generation: {seconds:.1f} s for {rows:,} source rows ({rows / seconds:,.0f} rows/s)")
+    console.print(
+        f"generation: {seconds:.1f} s for {rows:,} source rows ({rows / seconds:,.0f} rows/s)"
+    )
     console.print(f"peak RSS:   {peak_mib:,.0f} MiB")
-    for f in doc["files"] + [{"file": "expected.json", "bytes": (out / "expected.json").stat().st_size}]:
+    for f in doc["files"] + [
+        {"file": "expected.json", "bytes": (out / "expected.json").stat().st_size}
+    ]:
         console.print(f"  {f['bytes'] / 2**20:8.2f} MiB  {f['file']}")
 
 

@@ -37,7 +37,9 @@ def _run(args: list[str], out: Path) -> Path:
 
 
 def _sums(expected: dict, file: str, sheet: str) -> dict:
-    return next(s["sums"] for s in expected["column_sums"] if (s["file"], s["sheet"]) == (file, sheet))
+    return next(
+        s["sums"] for s in expected["column_sums"] if (s["file"], s["sheet"]) == (file, sheet)
+    )
 
 
 def _view(con, csv: Path) -> None:
