@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from loaders import __version__
 from loaders.errors import UserError
@@ -19,28 +20,21 @@ err = Console(stderr=True, highlight=False)
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
     from loaders import embedded
 
     home = embedded.project_home()
-    try:
-        if args.action == "start":
-            return embedded.cli_start(home)
-        if args.action == "stop":
-            return embedded.cli_stop(home)
-        if args.action == "status":
-            return embedded.cli_status(home)
-        if args.action == "env":
-            return embedded.cli_env(home)
-        if args.action == "psql":
-            return embedded.cli_psql(home, args.psql_args)
-    except UserError as exc:
-        # As main() does, but never wrapped at 80 columns (the one-line contract when
-        # stderr is not a terminal) and with no rich markup read into the message (log
-        # lines and hints hold square brackets).
-        err.print(f"[bold red]luckygas:[/] {escape(str(exc))}", soft_wrap=True)
-        return exc.exit_code
+    if args.psql_args and args.action != "psql":
+        raise UserError(f"`luckygas db {args.action}` takes no arguments: {args.psql_args}")
+    if args.action == "start":
+        return embedded.cli_start(home)
+    if args.action == "stop":
+        return embedded.cli_stop(home)
+    if args.action == "status":
+        return embedded.cli_status(home)
+    if args.action == "env":
+        return embedded.cli_env(home)
+    if args.action == "psql":
+        return embedded.cli_psql(home, args.psql_args)
     raise AssertionError(args.action)
 
 
@@ -82,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        err.print(f"[bold red]luckygas:[/] {exc}")
+        # One line, whatever the terminal width (never wrapped at 80 columns when stderr is
+        # not a terminal), and no rich markup read into the message: log lines and hints
+        # hold square brackets.
+        err.print(f"[bold red]luckygas:[/] {escape(str(exc))}", soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("[bold red]luckygas:[/] interrupted")
