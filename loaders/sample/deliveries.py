@@ -8,6 +8,7 @@ quantities by size instead of by product). Extra rows carry what cannot become a
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -223,13 +224,17 @@ class _Picker:
         return chosen
 
 
+_SLOT = {p.code: i for i, p in enumerate(P.PRODUCTS)}
+_FIRST_PRODUCT = 7  # the product columns follow 客戶 ... 交易時間
+
+
 def _render_history(event: Event, last: date | None) -> list:
     c = event.client
     cells: list = [c.code, c.invoice_title, c.short_name, c.address, event.salesperson]
     cells += [td.roc_compact(event.day), event.time]
-    for p in P.PRODUCTS:
-        q = event.items.get(p.code)
-        cells.append(None if q is None else (int(q) if float(q).is_integer() else q))
+    cells += [None] * len(P.PRODUCTS)
+    for code, q in event.items.items():
+        cells[_FIRST_PRODUCT + _SLOT[code]] = int(q) if float(q).is_integer() else q
     cells.append(td.roc_compact(last) if last else None)
     return cells
 
@@ -273,14 +278,14 @@ def plan_deliveries(
     free = [e for e in events]
     rng.shuffle(free)
     loaded_kinds = {k: count(n) for k, n in HISTORY_LOADED_KINDS.items()}
+    eligible_for = {
+        "roc_date_zero_padded": lambda e: e.day.year <= 2010,
+        "tai_variant": lambda e: "臺" in e.client.address,
+    }
     for kind, k in loaded_kinds.items():
-        if kind == "roc_date_zero_padded":
-            pool = [e for e in free if e.day.year <= 2010 and e.defect is None]
-        elif kind == "tai_variant":
-            pool = [e for e in free if "臺" in e.client.address and e.defect is None]
-        else:
-            pool = [e for e in free if e.defect is None]
-        for e in pool[:k]:
+        ok = eligible_for.get(kind, lambda e: True)
+        pool = (e for e in free if e.defect is None and ok(e))
+        for e in itertools.islice(pool, k):
             e.defect = kind
 
     # 3. The same deliveries in the app: cylinder-only history events in the app's period.
