@@ -16,9 +16,11 @@ $(BIN)/luckygas: pyproject.toml constraints.txt
 
 setup: $(BIN)/luckygas ## virtualenv + pinned install + profiles.yml
 
-demo: setup ## embedded PostgreSQL + full-scale sample exports with expected.json
+demo: setup ## embedded PostgreSQL, full-scale sample, raw load, counts against expected.json
 	$(BIN)/luckygas db start
 	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)
+	$(BIN)/luckygas load $(DATA)
+	$(BIN)/luckygas verify $(DATA)
 
 test: setup lint ## every test (pytest, small scale, throwaway PostgreSQL)
 	$(BIN)/pytest
@@ -33,6 +35,7 @@ sample: setup
 
 bench: setup ## benchmarks (full scale; prints figures, asserts nothing)
 	$(BIN)/python bench/sample_generation.py
+	$(BIN)/python bench/raw_load.py
 
 db-start: setup
 	$(BIN)/luckygas db start

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from loaders import __version__
 from loaders.errors import UserError
 
 err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -45,6 +47,113 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_load(args: argparse.Namespace) -> int:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Table
+
+    from loaders import connection, raw
+
+    paths = [Path(p) for p in args.paths]
+    planned = raw.plan(paths)  # every file found, hashed and opened before anything is written
+    target = None if args.dry_run else connection.resolve()
+    if target is not None:
+        err.print(f"loading into {target.description}", soft_wrap=True)
+    results: list[raw.SourceResult] = []
+    tasks: dict[int, int] = {}
+    started: dict[int, float] = {}
+
+    def rate(n: int, key: int) -> str:
+        seconds = max(time.perf_counter() - started[key], 1e-6)
+        return f"{n / seconds:,.0f} rows/s"
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+
+        def progress(source, n: int) -> None:
+            key = id(source)
+            if key not in tasks:
+                started[key] = time.perf_counter()
+                tasks[key] = bar.add_task(
+                    f"{source.file.name}: {source.sheet}", total=source.row_count_hint, rate=""
+                )
+            bar.update(tasks[key], completed=n, rate=rate(n, key))
+
+        try:
+            report = raw.load(
+                paths,
+                None if target is None else lambda: connection.connect(target, autocommit=True),
+                planned=planned,
+                arguments=["load", *args.paths] + (["--force"] if args.force else []),
+                dry_run=args.dry_run,
+                force=args.force,
+                progress=progress,
+                on_result=results.append,
+            )
+        finally:
+            bar.stop()
+            if results:
+                table = Table(title="dry run: nothing written" if args.dry_run else None)
+                for col in (
+                    "source",
+                    "table",
+                    "rows",
+                    "columns",
+                    "header row",
+                    "seconds",
+                    "outcome",
+                ):
+                    table.add_column(
+                        col, justify="right" if col in {"rows", "columns", "seconds"} else "left"
+                    )
+                for r in results:
+                    table.add_row(
+                        f"{r.file.name}: {r.sheet}", r.table, f"{r.rows_read:,}", str(r.columns),
+                        "-" if r.header_row is None else str(r.header_row), f"{r.seconds:.2f}",
+                        r.outcome + (f" ({r.message})" if r.message else ""),
+                    )  # fmt: skip
+                out.print(table)
+    for note in report.notes:
+        err.print(f"note: {escape(note)}", soft_wrap=True)
+    total = sum(r.rows_read for r in report.results)
+    what = "would load" if args.dry_run else f"load {report.load_id}:"
+    out.print(f"{what} {len(report.results)} sources, {total:,} rows")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from loaders import connection, verify
+
+    expected = verify.read_expected(Path(args.sample))
+    with connection.connect(autocommit=True) as conn:
+        checks = verify.raw_checks(conn, expected)
+    table = Table(title=f"database against {args.sample}")
+    for col in ("what", "expected", "in database", ""):
+        table.add_column(col, justify="right" if col in {"expected", "in database"} else "left")
+    for c in checks:
+        actual = "missing" if c.actual is None else f"{c.actual:,}"
+        table.add_row(c.what, f"{c.expected:,}", actual, "ok" if c.ok else "[red]DIFFERS[/]")
+    out.print(table)
+    bad = [c for c in checks if not c.ok]
+    out.print(f"{len(checks) - len(bad)} of {len(checks)} checks match expected.json")
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luckygas",
@@ -60,6 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["start", "stop", "status", "env", "psql"])
     db.add_argument("psql_args", nargs=argparse.REMAINDER, help="arguments passed to psql")
     db.set_defaults(func=_cmd_db)
+
+    load = sub.add_parser(
+        "load",
+        help="stage every sheet, table and CSV file under PATH into schema raw, as text",
+    )
+    load.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    load.add_argument(
+        "--dry-run", action="store_true", help="read and check everything, write nothing"
+    )
+    load.add_argument(
+        "--force", action="store_true", help="reload sources whose file has not changed"
+    )
+    load.set_defaults(func=_cmd_load)
+
+    check = sub.add_parser(
+        "verify", help="compare the database with a sample's expected.json, count by count"
+    )
+    check.add_argument("sample", metavar="DIR", help="sample directory (or its expected.json)")
+    check.set_defaults(func=_cmd_verify)
 
     sample = sub.add_parser(
         "sample", help="write sample exports shaped like the real ones, with expected.json"

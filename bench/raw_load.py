@@ -1,0 +1,201 @@
+"""Benchmark: the raw loader at full scale, beside the floor and the alternatives.
+
+In one run, on the same machine and server, each step in its own process (wall time and peak
+RSS from /usr/bin/time):
+
+  (a) `luckygas load --force` of the history workbook
+  (b) `luckygas load --force` of the app's SQLite file
+  (c) psql `\\copy` of the same history rows from a CSV file: the floor for any loader
+  (d) the xlsx reader alone, iterating every row of the history workbook (no database)
+  (e) pgloader (Debian package) on the same SQLite file, if it is installed or installable
+
+Targets: (b) at most half of (e); (a) within 1.5x of (d); the loader's peak RSS <= 512 MiB.
+It prints figures and ratios and asserts nothing: a benchmark, not a test.
+
+Run: .venv/bin/python bench/raw_load.py [--sample DIR]   (DIR: a full-scale `luckygas sample`;
+generated into a temporary directory when not given). Uses the server `luckygas` resolves
+(embedded by default), in a separate database `luckygas_bench` that it recreates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from loaders import connection
+from loaders.embedded import bin_path
+
+HISTORY = "2025-05 commercial deliver history.xlsx"
+APP = "luckygas.db"
+BIN = Path(sys.executable).parent
+DB = "luckygas_bench"
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    peak_mib: float
+    rows: int
+    note: str = ""
+
+
+def timed(name: str, argv: list[str], env: dict[str, str], rows: int) -> Step:
+    """Run argv under /usr/bin/time; returns wall seconds and peak RSS."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        result = subprocess.run(
+            ["/usr/bin/time", "-f", "%e %M", "-o", t.name, *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        seconds, kib = t.read().split()[-2:]
+    return Step(name, float(seconds), int(kib) / 1024, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=Path, help="a full-scale sample directory")
+    args = parser.parse_args()
+    sample = args.sample
+    if sample is None:
+        sample = Path(tempfile.mkdtemp(prefix="luckygas-bench-"))
+        print(f"generating the full-scale sample into {sample} ...", flush=True)
+        subprocess.run(
+            [str(BIN / "luckygas"), "sample", "--out", str(sample), "--scale", "full"], check=True
+        )
+
+    target = connection.resolve()
+    with psycopg.connect(target.conninfo, autocommit=True) as admin:
+        admin.execute(f"drop database if exists {DB} with (force)")
+        admin.execute(f"create database {DB}")
+    env = {**os.environ, **target.env, "PGDATABASE": DB}
+    env.pop("LUCKYGAS_DSN", None)
+    conninfo = psycopg.conninfo.make_conninfo(target.conninfo, dbname=DB)
+
+    import sqlite3
+
+    with sqlite3.connect(sample / APP) as lite:
+        app_rows = sum(
+            lite.execute(f'select count(*) from "{t}"').fetchone()[0]
+            for (t,) in lite.execute("select name from sqlite_master where type = 'table'")
+        )
+    steps: list[Step] = []
+    print("(a) loader: history workbook", flush=True)
+    a = timed(
+        "(a) luckygas load: history xlsx",
+        [str(BIN / "luckygas"), "load", "--force", str(sample / HISTORY)],
+        env,
+        0,
+    )
+    with psycopg.connect(conninfo) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from raw._sources where source_file = %s and outcome = 'loaded'",
+                (HISTORY,),
+            )
+        ]
+        a.rows = sum(conn.execute(f'select count(*) from raw."{t}"').fetchone()[0] for t in tables)
+    steps.append(a)
+
+    print("(b) loader: SQLite file", flush=True)
+    steps.append(
+        timed(
+            "(b) luckygas load: SQLite",
+            [str(BIN / "luckygas"), "load", "--force", str(sample / APP)],
+            env,
+            app_rows,
+        )
+    )
+
+    print("(c) psql \\copy of the same history rows from CSV", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="luckygas-bench-csv-"))
+    copies = []
+    with psycopg.connect(conninfo) as conn:
+        for k, t in enumerate(tables):
+            csv = work / f"history{k}.csv"
+            with (
+                csv.open("wb") as f,
+                conn.cursor().copy(f'copy (select * from raw."{t}") to stdout (format csv)') as cp,
+            ):
+                for block in cp:
+                    f.write(block)
+            conn.execute(f"drop table if exists public.copy_floor{k}")
+            conn.execute(f'create table public.copy_floor{k} (like raw."{t}")')
+            copies += ["-c", f"\\copy public.copy_floor{k} from '{csv}' csv"]
+        conn.commit()
+    psql = str(bin_path("psql"))
+    steps.append(timed("(c) psql \\copy from CSV (floor)", [psql, "-q", *copies], env, a.rows))
+
+    print("(d) the xlsx reader alone", flush=True)
+    reader = (
+        "import sys; from pathlib import Path; from loaders.readers import open_file\n"
+        "n = sum(1 for s in open_file(Path(sys.argv[1])) for _ in s.rows()); print(n)"
+    )
+    steps.append(
+        timed(
+            "(d) xlsx reader alone: history",
+            [sys.executable, "-c", reader, str(sample / HISTORY)],
+            env,
+            a.rows,
+        )
+    )
+
+    print("(e) pgloader on the SQLite file", flush=True)
+    pgloader = shutil.which("pgloader")
+    if pgloader is None and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "pgloader"], capture_output=True)
+        pgloader = shutil.which("pgloader")
+    if pgloader is None:
+        print("    pgloader is not installed and could not be installed: (e) skipped")
+    else:
+        with psycopg.connect(target.conninfo, autocommit=True) as admin:
+            admin.execute("drop database if exists luckygas_bench_pgloader with (force)")
+            admin.execute("create database luckygas_bench_pgloader")
+        host, port = env.get("PGHOST", "127.0.0.1"), env.get("PGPORT", "5432")
+        user = env.get("PGUSER", "postgres")
+        command = work / "sqlite.load"
+        command.write_text(
+            f"load database from sqlite://{sample / APP}\n"
+            f"  into postgresql://{user}@{host}:{port}/luckygas_bench_pgloader\n"
+            "  with include drop, create tables, create no indexes, reset no sequences\n"
+            "  cast type real to float8 drop typemod using float-to-string;\n"
+        )
+        steps.append(
+            timed("(e) pgloader: SQLite", [pgloader, "--quiet", str(command)], env, app_rows)
+        )
+
+    print()
+    print(f"{'step':42} {'seconds':>8} {'rows':>9} {'rows/s':>10} {'peak MiB':>9}")
+    for s in steps:
+        print(
+            f"{s.name:42} {s.seconds:8.2f} {s.rows:9,} {s.rows / max(s.seconds, 1e-9):10,.0f} {s.peak_mib:9.0f}"
+        )
+    by = {s.name[:3]: s for s in steps}
+    print()
+    print(
+        f"history: loader / reader alone = {by['(a)'].seconds / by['(d)'].seconds:.2f}  (target <= 1.5)"
+    )
+    print(f"history: loader / psql \\copy floor = {by['(a)'].seconds / by['(c)'].seconds:.2f}")
+    if "(e)" in by:
+        print(
+            f"SQLite: loader / pgloader = {by['(b)'].seconds / by['(e)'].seconds:.2f}  (target <= 0.5)"
+        )
+    peak = max(by["(a)"].peak_mib, by["(b)"].peak_mib)
+    print(f"loader peak RSS = {peak:.0f} MiB  (target <= 512)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

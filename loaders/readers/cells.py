@@ -1,0 +1,115 @@
+"""The one conversion from a reader's cell value to the text the loader stages.
+
+A reader never guesses a type; it only writes down what the cell held, as text a person
+would recognise:
+
+Spreadsheet cells (`spreadsheet_text`, for .xlsx/.xls):
+
+| cell | text |
+|---|---|
+| blank, empty text | None (Excel has no empty-text cell: blank is blank) |
+| text | unchanged: no trimming, no Unicode normalisation |
+| boolean | `TRUE` / `FALSE`, as Excel shows them |
+| whole number (int, or float such as 1400103.0) | `1400103` |
+| other number | shortest round-trip form: `6.7`, `0.1119`, `-0.1`, `1e-07` |
+| date | `2014-08-26` |
+| date and time | `2014-08-26 13:05:07` (`.500000` only when the fraction is not zero); midnight gives the date alone |
+| time of day | `13:05:07` (fraction as above) |
+| duration (a `[h]:mm:ss` cell) | total hours, as Excel's `[h]:mm:ss` shows it and PostgreSQL's `interval` reads it: `30:05:00`, `-1:30:00`, `876:00:00` |
+| error | its code: `#NAME?`, `#REF!`, `#VALUE!`, `#DIV/0!`, `#N/A`, `#NUM!`, `#NULL!`, ... |
+
+SQLite values (`sqlite_text`) as SQLite itself prints them: INTEGER `str(int)`, REAL Python's
+repr (so 1.0 stays `1.0`: a REAL column says it is a real), TEXT unchanged (an empty TEXT
+stays `""`: SQLite distinguishes it from NULL), BLOB `\\x` + hex (PostgreSQL's bytea hex
+form), NULL None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class CellError:
+    """An Excel error value such as #N/A: a cell type of its own, never a blank or a text."""
+
+    code: str
+
+
+def duration_text(value: timedelta) -> str:
+    """A duration as total hours, minutes and seconds: `30:05:00`, `-0:00:01.500000`."""
+    micros = (value.days * 86_400 + value.seconds) * 1_000_000 + value.microseconds
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    text = f"{sign}{hours}:{minute:02d}:{second:02d}"
+    return f"{text}.{fraction:06d}" if fraction else text
+
+
+def _float_text(value: float) -> str:
+    if value.is_integer():
+        return str(int(value))
+    return repr(value)  # shortest round-trip form; 'inf'/'nan' cannot occur in a workbook
+
+
+def _datetime_text(value: datetime) -> str:
+    if value.hour == value.minute == value.second == value.microsecond == 0:
+        return value.date().isoformat()
+    return value.isoformat(sep=" ")
+
+
+def spreadsheet_text(value: object) -> str | None:
+    """The text of one spreadsheet cell (see the module docstring for the table)."""
+    t = type(value)
+    if t is str:
+        return value or None  # type: ignore[return-value]
+    if t is float:
+        return _float_text(value)  # type: ignore[arg-type]
+    if value is None:
+        return None
+    if t is bool:
+        return "TRUE" if value else "FALSE"
+    if t is int:
+        return str(value)
+    if t is CellError:
+        return value.code  # type: ignore[union-attr]
+    if t is date:
+        return value.isoformat()  # type: ignore[union-attr]
+    if t is datetime:
+        return _datetime_text(value)  # type: ignore[arg-type]
+    if t is time:
+        return value.isoformat()  # type: ignore[union-attr]
+    if t is timedelta:
+        return duration_text(value)  # type: ignore[arg-type]
+    # Subclasses (numpy-free here, but be exact rather than clever): same rules by isinstance.
+    if isinstance(value, str):
+        return str(value) or None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return _float_text(float(value))
+    if isinstance(value, datetime):
+        return _datetime_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"no text rule for a spreadsheet cell of type {t.__name__}: {value!r}")
+
+
+def sqlite_text(value: object) -> str | None:
+    """The text of one SQLite value, as the sqlite3 shell prints it (BLOBs in bytea hex)."""
+    if value is None:
+        return None
+    t = type(value)
+    if t is str:
+        return value  # type: ignore[return-value]
+    if t is int:
+        return str(value)
+    if t is float:
+        return repr(value)
+    if t is bytes:
+        return "\\x" + value.hex()  # type: ignore[union-attr]
+    raise TypeError(f"no text rule for a SQLite value of type {t.__name__}: {value!r}")

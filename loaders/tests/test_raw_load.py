@@ -1,0 +1,253 @@
+"""`luckygas load` against a real (throwaway) PostgreSQL: counts, lineage, idempotence, faults.
+
+Each test gets its own database on the session's server, so tests cannot see each other's
+raw schema. Row counts and header rows are compared with the sample's expected.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import xlsxwriter
+
+from loaders import raw
+from loaders.cli import main
+from loaders.naming import table_name
+from loaders.readers.base import SourceError
+from loaders.sample.generate import generate
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("raw-sample")
+    generate(out, scale="small", seed=5)
+    return out, json.loads((out / "expected.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def db(pg, monkeypatch) -> str:
+    """A fresh database on the session server; PG* point at it for the code under test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    for key, value in {**pg.env, "PGDATABASE": name}.items():
+        monkeypatch.setenv(key, value)
+    yield name
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def q(sql: str, params=()) -> list[tuple]:
+    with psycopg.connect("", autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_small_sample_loads_every_row_with_lineage(sample, db, capsys):
+    folder, expected = sample
+    assert main(["load", str(folder)]) == 0
+    out = capsys.readouterr()
+    assert "~$" in out.err and "skipped" in out.err  # the lock file, with a note
+    assert "expected.json" in out.err  # not a source: skipped with a note
+    for src in expected["sources"]:
+        table = table_name(
+            src["file"], src["sheet"], "sqlite" if src["kind"] == "table" else "xlsx"
+        )
+        (count, nulls, lo, hi, distinct) = q(
+            f"select count(*), count(*) filter (where _load_id is null or _source_file is null"
+            f" or _source_sha256 is null or _source_sheet is null or _source_row is null),"
+            f' min(_source_row), max(_source_row), count(distinct _source_row) from raw."{table}"'
+        )[0]
+        assert count == src["data_rows"], src["sheet"]
+        assert nulls == 0
+        if count:
+            first = 1 if src["kind"] == "table" else (src["header_row"] or 0) + 1
+            assert (lo, hi, distinct) == (first, src["last_row"], count), src["sheet"]
+        (header_row, rows, outcome, sha) = q(
+            "select header_row, rows_written, outcome, file_sha256 from raw._sources"
+            " where source_file = %s and sheet = %s",
+            (src["file"], src["sheet"]),
+        )[0]
+        assert (header_row, rows, outcome) == (src["header_row"], src["data_rows"], "loaded")
+        assert sha == next(f["sha256"] for f in expected["files"] if f["file"] == src["file"])
+    assert q("select outcome from raw._loads") == [("loaded",)]
+
+
+def test_defect_cells_are_staged_as_their_text(sample, db):
+    folder, expected = sample
+    assert main(["load", str(folder)]) == 0
+    checked = 0
+    for g in expected["defects"]:
+        if "column_index" not in g:
+            continue
+        kind = "sqlite" if g["file"].endswith(".db") else "xlsx"
+        table = table_name(g["file"], g["sheet"], kind)
+        (column,) = q(
+            "select column_name from raw._columns where table_name = %s and position = %s",
+            (table, g["column_index"]),
+        )[0]
+        for inst in g["instances"]:
+            if "value" not in inst:
+                continue
+            rows = q(f'select "{column}" from raw."{table}" where _source_row = %s', (inst["row"],))
+            assert rows == [(inst["value"],)], (g["kind"], g["sheet"], inst)
+            checked += 1
+    assert checked > 300
+
+
+def test_reload_skips_unchanged_and_force_replaces_without_duplicates(sample, db, capsys):
+    folder, expected = sample
+    assert main(["load", str(folder)]) == 0
+    before = q("select table_name, rows_written from raw._sources order by 1")
+    assert main(["load", str(folder)]) == 0
+    assert "unchanged" in capsys.readouterr().out
+    outcomes = q("select outcome, count(*) from raw._sources where load_id = 2 group by 1")
+    assert outcomes == [("unchanged", len(expected["sources"]))]
+    assert main(["load", "--force", str(folder)]) == 0
+    after = q("select table_name, rows_written from raw._sources where load_id = 3 order by 1")
+    assert after == before
+    for table, rows in after:
+        assert q(f'select count(*), count(distinct _load_id) from raw."{table}"') == [
+            (rows, 1 if rows else 0)
+        ]
+
+
+def test_dry_run_writes_nothing(sample, db, capsys):
+    folder, expected = sample
+    assert main(["load", "--dry-run", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "nothing written" in out
+    total = sum(s["data_rows"] for s in expected["sources"])
+    assert f"{total:,} rows" in out
+    assert q("select count(*) from pg_namespace where nspname = 'raw'") == [(0,)]
+
+
+def _workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
+    wb = xlsxwriter.Workbook(str(path))
+    for name, rows in sheets.items():
+        ws = wb.add_worksheet(name)
+        for r, row in enumerate(rows):
+            for c, v in enumerate(row):
+                if v is not None:
+                    ws.write(r, c, v)
+    wb.close()
+    return path
+
+
+def test_failure_mid_source_keeps_previous_rows(tmp_path, db, monkeypatch):
+    book = _workbook(
+        tmp_path / "clients.xlsx", {"a": [["code", "name"]] + [[i, f"n{i}"] for i in range(1, 101)]}
+    )
+    assert main(["load", str(book)]) == 0
+    _workbook(book, {"a": [["code", "name"]] + [[i, f"new{i}"] for i in range(1, 201)]})
+
+    real_open = raw.open_file
+
+    def failing_open(path):
+        sources = real_open(path)
+        for s in sources:
+            inner = s.rows
+
+            def rows(inner=inner):
+                for k, item in enumerate(inner()):
+                    if k == 50:
+                        raise SourceError(path, "truncated in the middle (injected)")
+                    yield item
+
+            s.rows = rows
+        return sources
+
+    monkeypatch.setattr(raw, "open_file", failing_open)
+    assert main(["load", str(book)]) == 2
+    table = table_name("clients.xlsx", "a", "xlsx")
+    assert q(f'select count(*), min(name), count(distinct _load_id) from raw."{table}"') == [
+        (100, "n1", 1)
+    ]
+    assert q("select load_id, outcome, rows_written from raw._sources order by load_id") == [
+        (1, "loaded", 100),
+        (2, "failed", 0),
+    ]
+    assert q("select outcome from raw._loads order by load_id") == [("loaded",), ("failed",)]
+
+
+def test_sigkill_during_copy_keeps_previous_rows(tmp_path, db):
+    """Kill -9 the loader while COPY streams a large file: the old rows stay, nothing half."""
+    csv = tmp_path / "big.csv"
+    csv.write_text("code,qty\n" + "".join(f"{i},1\n" for i in range(1, 1001)), encoding="utf-8")
+    assert main(["load", str(csv)]) == 0
+    with csv.open("w", encoding="utf-8") as f:
+        f.write("code,qty\n")
+        for i in range(1, 3_000_001):
+            f.write(f"{i},2\n")
+    proc = subprocess.Popen(
+        [str(BIN / "luckygas"), "load", str(csv)],
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            active = q("select count(*) from pg_stat_activity where query ilike %s", ("copy %",))[
+                0
+            ][0]
+            if active:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the loader never started COPY")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The server notices the dead client and aborts its transaction.
+    deadline = time.monotonic() + 30
+    while q("select count(*) from pg_stat_activity where query ilike %s", ("copy %",))[0][0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    table = table_name("big.csv", "big.csv", "csv")
+    assert q(f'select count(*), min(qty), max(qty) from raw."{table}"') == [(1000, "1", "1")]
+    assert q("select load_id, outcome from raw._sources order by load_id") == [(1, "loaded")]
+    assert q("select outcome from raw._loads order by load_id") == [("loaded",), ("running",)]
+
+
+def test_hostile_names_load_safely(tmp_path, db):
+    evil_sheet = "x'; drop table raw._loads; --"
+    book = _workbook(
+        tmp_path / 'odd "name"; select 1.xlsx',
+        {evil_sheet: [['a"b', "c'; drop schema raw cascade; --", "客戶", "客戶"], [1, 2, 3, 4]]},
+    )
+    assert main(["load", str(book)]) == 0
+    table = table_name(book.name, evil_sheet, "xlsx")
+    assert q(f'select "a""b", "客戶", "客戶_4" from raw."{table}"') == [("1", "3", "4")]
+    assert q("select sheet from raw._sources") == [(evil_sheet,)]
+    assert q("select count(*) from raw._loads") == [(1,)]
+
+
+def test_missing_path_is_one_clear_line(tmp_path, db, capsys):
+    assert main(["load", str(tmp_path / "nope.xlsx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "nope.xlsx" in err and "\n" not in err and "Traceback" not in err
+    assert q("select count(*) from pg_namespace where nspname = 'raw'") == [(0,)]
+
+
+def test_unreadable_file_stops_before_anything_is_written(tmp_path, db, capsys):
+    good = _workbook(tmp_path / "a.xlsx", {"s": [["h"], [1]]})
+    bad = tmp_path / "b.xlsx"
+    bad.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    assert main(["load", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "b.xlsx" in err
+    assert q("select count(*) from pg_namespace where nspname = 'raw'") == [(0,)]
