@@ -18,7 +18,8 @@ from loaders import __version__
 from loaders.errors import UserError
 
 err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# Tables stay readable in logs and pipes too (rich assumes 80 columns off a terminal).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -121,7 +122,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
                     )
                 for r in results:
                     table.add_row(
-                        f"{r.file.name}: {r.sheet}", r.table, f"{r.rows_read:,}", str(r.columns),
+                        r.file.name, r.sheet, r.table,
+                        "-" if r.outcome == "unchanged" else f"{r.rows_read:,}", str(r.columns),
                         "-" if r.header_row is None else str(r.header_row), f"{r.seconds:.2f}",
                         r.outcome + (f" ({r.message})" if r.message else ""),
                     )  # fmt: skip
@@ -129,8 +131,12 @@ def _cmd_load(args: argparse.Namespace) -> int:
     for note in report.notes:
         err.print(f"note: {escape(note)}", soft_wrap=True)
     total = sum(r.rows_read for r in report.results)
+    unchanged = sum(r.outcome == "unchanged" for r in report.results)
     what = "would load" if args.dry_run else f"load {report.load_id}:"
-    out.print(f"{what} {len(report.results)} sources, {total:,} rows")
+    out.print(
+        f"{what} {len(report.results) - unchanged} sources, {total:,} rows"
+        + (f"; {unchanged} sources unchanged (use --force to reload them)" if unchanged else "")
+    )
     return 0
 
 

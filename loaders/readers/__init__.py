@@ -65,7 +65,7 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[str]]:
     A directory is walked recursively, hidden files and folders (`.*`) skipped silently,
     Excel lock files (`~$*`) and files of other types skipped with a note. A file named
     explicitly must exist and be of a supported type (SourceError otherwise), except a lock
-    file, which is skipped with a note. The result is sorted by path (each file once), so the
+    file, which is skipped with a note; a hidden file named explicitly is loaded. The result is sorted by path (each file once), so the
     same files load in the same order however they were named.
     """
     files: dict[Path, Path] = {}  # resolved -> as found

@@ -126,7 +126,10 @@ def open_csv(path: Path) -> list[Source]:
     headers = [h or None for h in header] + [None] * (width - len(header))
 
     def rows() -> Iterator[tuple[int, list[str | None]]]:
-        now = path.stat()
+        try:
+            now = path.stat()
+        except OSError as exc:
+            raise SourceError(path, f"cannot read the file: {exc.strerror}") from exc
         if (now.st_size, now.st_mtime_ns) != stamp:
             raise SourceError(path, "the file changed since it was opened", "load it again")
         padding = [None] * width

@@ -26,11 +26,16 @@ reader puts the code back at that position, checking that calamine saw nothing t
 left (its rows start at the used range's first column); both offsets are taken from
 `CalamineSheet.start` and checked while iterating.
 
-**Memory.** calamine parses one whole sheet into its own memory (about 300 bytes a row for
-the history sheets, 186 MiB peak for the largest full-scale sheet of 140,343 rows x 24
-columns); rows are converted to text one at a time. `open_file` loads every sheet once to find
-its extent and header row; `rows()` loads it again (a corrupt sheet fails before anything is
-written, at the cost of parsing twice).
+**Memory.** calamine parses a whole sheet into its own memory: about 1.3 KiB a row for the
+history layout (a single sheet of 349,920 rows peaks at 461 MiB RSS). So a sheet whose XML
+is larger than SLICE_BYTES (16 MiB, about 35,000 history rows) is cut, at row boundaries, into
+slices that calamine parses one at a time: each slice is wrapped into a small workbook in
+memory with the original styles, shared strings and workbook parts, and its cells keep their
+`r="B7"` positions, so calamine places them exactly as in the whole sheet (a test compares
+the two). Peak RSS then stays near 150 MiB whatever the sheet's size, for 5-15 % more time.
+Rows are converted to text one at a time. `open_file` parses every sheet once to find its
+used range and header row, and `rows()` parses it again: a damaged sheet fails before
+anything is written, at the cost of parsing twice.
 
 .xls (Excel 97-2003) files are read by calamine as well, but calamine drops their error cells
 just the same and there is no XML to recover them from: an .xls sheet is read with xlrd
@@ -45,6 +50,7 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import unescape
@@ -56,8 +62,10 @@ from loaders.readers.cells import CellError, spreadsheet_text
 
 HEADER_WINDOW = 10  # rows of the used range examined for a header row
 HEADER_TEXT_SHARE = 0.6  # share of a header row's non-empty cells that must be text
-SLICE_BYTES = 24 << 20  # sheet XML parsed by calamine at a time (see "Memory" above)
+SLICE_BYTES = 16 << 20  # sheet XML parsed by calamine at a time (see "Memory" above)
 SUPPORT_PARTS = ("styles", "sharedStrings", "theme")  # what calamine reads besides the sheet
+SHEET_KINDS = {"ChartSheet": "chart sheet", "DialogSheet": "dialog sheet",
+               "MacroSheet": "macro sheet", "Vba": "VBA module"}  # fmt: skip
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -134,9 +142,9 @@ def _errors_in(buf: bytes, found: ErrorCells, path: Path, sheet: str) -> None:
             pos = buf.find(quote, pos + 3)
 
 
-def _last_row_end(buf: bytes) -> int:
-    """The offset just after the last `</row>` (or `</x:row>`) in `buf`, or -1."""
-    pos = len(buf)
+def _last_row_end(buf: bytes, end: int | None = None) -> int:
+    """The offset just after the last `</row>` (or `</x:row>`) in `buf[:end]`, or -1."""
+    pos = len(buf) if end is None else end
     while True:
         pos = buf.rfind(b"row>", 0, pos)
         if pos < 0:
@@ -242,6 +250,16 @@ _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^>]*)>")
 _HAS_R = re.compile(rb"\br\s*=")
 
 
+def _slice_end(buf: bytes, limit: int, body: int) -> int:
+    """Where to cut `buf[:body]` (rows of sheet XML): after the last row ending within
+    `limit` bytes, else after the first row ending beyond it; -1 when no row ends there."""
+    cut = _last_row_end(buf, limit)
+    if cut > 0:
+        return cut
+    found = _ROW_END.search(buf, limit, body)
+    return found.end() if found else -1
+
+
 class _RowsWithoutNumbers(Exception):
     """Rows without an r attribute: calamine numbers them by position, so no slicing."""
 
@@ -252,7 +270,7 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
     their own row and column numbers (`r="B7"`), so calamine places them where they were.
     What follows `</sheetData>` (merged cells, hyperlinks, page setup) holds no cell value."""
     with zf.open(member) as f:
-        buf = b""
+        buf = bytearray()
         while True:
             chunk = f.read(1 << 20)
             buf += chunk
@@ -263,32 +281,40 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
                 raise zipfile.BadZipFile(f"{member}: no sheetData element")
         root = _ROOT.search(buf, 0, found.start())
         close_root = b"</" + (root.group(1) if root else b"") + b"worksheet>"
-        head = buf[: found.end()]
+        head = bytes(buf[: found.end()])
         if found.group(2):  # <sheetData/>: no rows
             yield head + close_root
             return
         end_tag = b"</" + found.group(1) + b"sheetData>"
         close = end_tag + close_root
-        buf = buf[found.end() :]
-        done = False
-        while not done:
-            chunk = f.read(1 << 20)
-            buf += chunk
-            stop = buf.find(end_tag, max(0, len(buf) - len(chunk) - len(end_tag)))
-            if stop >= 0:
-                rows, buf, done = buf[:stop], b"", True
+        del buf[: found.end()]
+        step = min(1 << 20, max(limit, 4096))
+        searched = 0  # no end tag starts before buf[searched]
+        last = False
+        while not last:
+            stop = buf.find(end_tag, searched)
+            searched = stop if stop >= 0 else max(0, len(buf) - len(end_tag) + 1)
+            body = stop if stop >= 0 else len(buf)  # the rows end before this
+            if body >= limit and (cut := _slice_end(buf, limit, body)) >= 0:
+                rows = buf[:cut]
+                del buf[:cut]
+                searched = max(0, searched - cut)
+            elif stop >= 0:
+                rows, last = buf[:stop], True
+                del buf
                 while f.read(1 << 20):  # read to the end: the zip checks the part's CRC
                     pass
-            elif not chunk:
-                raise zipfile.BadZipFile(f"{member}: sheetData is not closed")
-            elif len(buf) < limit or (cut := _last_row_end(buf)) < 0:
-                continue
             else:
-                rows, buf = buf[:cut], buf[cut:]
+                chunk = f.read(step)
+                if not chunk:
+                    raise zipfile.BadZipFile(f"{member}: sheetData is not closed")
+                buf += chunk
+                continue
             first = _ROW_TAG.search(rows)
             if first and not _HAS_R.search(first.group(1)):
                 raise _RowsWithoutNumbers(member)
-            yield head + rows + close
+            yield b"".join((head, rows, close))
+            del rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -420,6 +446,15 @@ def _with_errors(
     return raw
 
 
+class _Parse:
+    """One calamine parse of (part of) a sheet: its used range and its error cells. The
+    generator that made it drops the range before it parses the next part."""
+
+    def __init__(self, sheet: python_calamine.CalamineSheet, errors: ErrorCells) -> None:
+        self.sheet: python_calamine.CalamineSheet | None = sheet
+        self.start, self.end, self.errors = sheet.start, sheet.end, errors
+
+
 class _Sheet:
     """One worksheet of an open .xlsx, read in one or more calamine parses (slices)."""
 
@@ -428,73 +463,80 @@ class _Sheet:
         self.member = package.members.get(name)
         if self.member is None:
             raise SourceError(path, f"sheet {name!r} has no worksheet part", RESAVE)
+        self.seen = _Extent()  # the used range of the parses made so far
 
-    def parses(self) -> Iterator[tuple[python_calamine.CalamineSheet, ErrorCells]]:
-        """The sheet as calamine ranges, top to bottom, with the error cells of each."""
+    def _sheets(self) -> Iterator[tuple[python_calamine.CalamineSheet, ErrorCells]]:
         path, name, member = self.path, self.name, self.member
+        if self.package.size(member) <= SLICE_BYTES:
+            errors = scan_error_cells(self.package.zf, member, path, name)
+            yield _load_sheet(self.wb, path, name), errors
+            return
+        parsed = 0
         try:
-            if self.package.size(member) <= SLICE_BYTES:
-                errors = scan_error_cells(self.package.zf, member, path, name)
-                yield _load_sheet(self.wb, path, name), errors
-                return
-            parsed = 0
-            try:
-                for xml in xml_slices(self.package.zf, member, SLICE_BYTES):
-                    errors: ErrorCells = {}
-                    _errors_in(xml, errors, path, name)
-                    book = _open_calamine(path, self.package.wrap(member, xml))
-                    del xml
-                    try:
-                        parsed += 1
-                        yield _load_sheet(book, path, name), errors
-                    finally:
-                        book.close()
-            except _RowsWithoutNumbers:
-                if parsed:
+            for xml in xml_slices(self.package.zf, member, SLICE_BYTES):
+                errors: ErrorCells = {}
+                _errors_in(xml, errors, path, name)
+                book = _open_calamine(path, self.package.wrap(member, xml))
+                del xml
+                try:
+                    sheet = _load_sheet(book, path, name)
+                finally:
+                    book.close()  # the sheet keeps its range; the workbook's buffer goes
+                parsed += 1
+                yield sheet, errors
+                del sheet
+        except _RowsWithoutNumbers:
+            if parsed:
+                raise SourceError(
+                    path, f"sheet {name!r}: some rows have no row number", RESAVE
+                ) from None
+            # Rows numbered by their position only: parse the sheet whole.
+            errors = scan_error_cells(self.package.zf, member, path, name)
+            yield _load_sheet(self.wb, path, name), errors
+
+    def parses(self) -> Iterator[_Parse]:
+        """The sheet as calamine ranges, top to bottom, one in memory at a time."""
+        try:
+            for sheet, errors in self._sheets():
+                parse = _Parse(sheet, errors)
+                del sheet
+                self.seen.add(parse.start, parse.end)
+                if parse.start is None and errors:
                     raise SourceError(
-                        path, f"sheet {name!r}: some rows have no row number", RESAVE
-                    ) from None
-                # Rows numbered by position only: parse the sheet whole.
-                errors = scan_error_cells(self.package.zf, member, path, name)
-                yield _load_sheet(self.wb, path, name), errors
+                        self.path, f"sheet {self.name!r}: error cells outside the range", REPORT
+                    )
+                try:
+                    yield parse
+                finally:
+                    parse.sheet = None
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
             raise SourceError(
-                path, f"truncated or damaged workbook, sheet {name!r} ({exc})", RECOPY
+                self.path, f"truncated or damaged workbook, sheet {self.name!r} ({exc})", RECOPY
             ) from exc
 
-    def rows(
-        self, stop: int | None = None
-    ) -> Iterator[tuple[int, list, python_calamine.CalamineSheet]]:
-        """(0-based row, typed cells from column A, the parse) for every row inside a parse's
-        used range, in order; up to row `stop` (exclusive) when given. Blank and error cells
-        are "" and CellError."""
-        path, name = self.path, self.name
-        for sheet, errors in self.parses():
-            start, end = sheet.start, sheet.end
-            if start is None or end is None:
-                if errors:
-                    raise SourceError(
-                        path, f"sheet {name!r}: error cells outside the range", REPORT
-                    )
-                continue
-            first_row, first_col = start
-            pad = [""] * first_col
-            seen = 0
-            for row0, raw in enumerate(sheet.iter_rows()):
-                seen += 1
-                if row0 < first_row:
-                    continue  # iter_rows() pads the rows above the range
-                if stop is not None and row0 >= stop:
-                    return
-                if row0 in errors:
-                    raw = _with_errors(raw, row0, first_col, errors, path, name)
-                yield row0, (pad + raw if first_col else raw), sheet
-            if seen != end[0] + 1:
-                raise SourceError(
-                    path,
-                    f"sheet {name!r}: calamine gave {seen} rows, expected {end[0] + 1}",
-                    REPORT,
-                )
+    def typed_rows(self, parse: _Parse, stop: int | None = None) -> Iterator[tuple[int, list]]:
+        """(0-based row, typed cells from column A) for the rows of one parse's used range,
+        up to row `stop` (exclusive) when given. Blank cells are "", errors CellError."""
+        if parse.start is None or parse.end is None or parse.sheet is None:
+            return
+        (first_row, first_col), last_row = parse.start, parse.end[0]
+        errors, path, name = parse.errors, self.path, self.name
+        pad = [""] * first_col
+        # iter_rows() yields one padding row per row above the range: skip them in C.
+        rows = islice(parse.sheet.iter_rows(), first_row, None)
+        row0 = first_row - 1
+        for row0, raw in enumerate(rows, start=first_row):
+            if stop is not None and row0 >= stop:
+                return
+            if row0 in errors:
+                raw = _with_errors(raw, row0, first_col, errors, path, name)
+            yield row0, (pad + raw if first_col else raw)
+        if row0 != last_row:
+            raise SourceError(
+                path,
+                f"sheet {name!r}: calamine gave rows up to {row0 + 1}, expected {last_row + 1}",
+                REPORT,
+            )
 
 
 def open_workbook(path: Path) -> list[Source]:
@@ -502,10 +544,7 @@ def open_workbook(path: Path) -> list[Source]:
     if path.suffix.lower() == ".xls":
         return open_xls(path)
     with _check_zip(path) as zf:
-        try:
-            package = _Package(zf)
-        except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, OSError) as exc:
-            raise SourceError(path, f"not a readable Excel workbook ({exc})", RESAVE) from exc
+        package = _package(path, zf)
         wb = _open_calamine(path)
         stamp = _stamp(path)
         sources = []
@@ -515,7 +554,8 @@ def open_workbook(path: Path) -> list[Source]:
                 if meta.visible != python_calamine.SheetVisibleEnum.Visible:
                     notes.append("hidden sheet")
                 if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
-                    notes.append(f"{_local(str(meta.typ)).lower()}: no cells")
+                    kind = str(meta.typ).rsplit(".", 1)[-1]
+                    notes.append(f"{SHEET_KINDS.get(kind, kind)}: no cells")
                     sources.append(_empty_source(path, "xlsx", meta.name, notes))
                     continue
                 sheet = _Sheet(path, package, wb, meta.name)
@@ -525,9 +565,25 @@ def open_workbook(path: Path) -> list[Source]:
     return sources
 
 
+def _package(path: Path, zf: zipfile.ZipFile) -> _Package:
+    try:
+        return _Package(zf)
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, zlib.error, OSError) as exc:
+        raise SourceError(path, f"not a readable Excel workbook ({exc})", RESAVE) from exc
+
+
 def _stamp(path: Path) -> tuple[int, int]:
-    st = path.stat()
+    """Size and modification time: `rows()` checks the file is the one `open_file` read."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise SourceError(path, f"cannot read the file: {exc.strerror}") from exc
     return st.st_size, st.st_mtime_ns
+
+
+def check_unchanged(path: Path, stamp: tuple[int, int]) -> None:
+    if _stamp(path) != stamp:
+        raise SourceError(path, "the file changed since it was opened", "load it again")
 
 
 def _empty_source(path: Path, kind: str, name: str, notes: list[str]) -> Source:
@@ -546,25 +602,12 @@ def _empty_source(path: Path, kind: str, name: str, notes: list[str]) -> Source:
 def _sheet_source(sheet: _Sheet, notes: list[str], stamp: tuple[int, int]) -> Source:
     """Find the sheet's used range and header row (one pass of calamine over the sheet)."""
     path, name = sheet.path, sheet.name
-    ext = _Extent()
     window: dict[int, list] = {}  # the first rows of the used range, typed, from column A
-    for parse, errors in sheet.parses():
-        ext.add(parse.start, parse.end)
-        if parse.start is None:
-            if errors:
-                raise SourceError(path, f"sheet {name!r}: error cells outside the range", REPORT)
-            continue
-        stop = ext.first_row + HEADER_WINDOW
-        if parse.start[0] >= stop:
-            continue
-        first_row, first_col = parse.start
-        for row0, raw in enumerate(parse.iter_rows()):
-            if row0 >= stop:
-                break
-            if row0 >= first_row:
-                if row0 in errors:
-                    raw = _with_errors(raw, row0, first_col, errors, path, name)
-                window[row0] = [""] * first_col + raw
+    for parse in sheet.parses():
+        if parse.start is not None and parse.start[0] < sheet.seen.first_row + HEADER_WINDOW:
+            stop = sheet.seen.first_row + HEADER_WINDOW
+            window.update(sheet.typed_rows(parse, stop))
+    ext = sheet.seen
     if ext.empty:
         return _empty_source(path, "xlsx", name, [*notes, "empty sheet"])
     width = ext.width
@@ -607,43 +650,37 @@ def _iter_sheet(
     path: Path, name: str, ext: _Extent, first_data: int, stamp: tuple[int, int]
 ) -> Iterator[tuple[int, list[str | None]]]:
     """Rows `first_data` + 1 .. the last used row of one sheet, as text; blank rows included."""
-    try:
-        changed = _stamp(path) != stamp
-    except OSError as exc:
-        raise SourceError(path, f"cannot read the file: {exc.strerror}") from exc
-    if changed:
-        raise SourceError(path, "the file changed since it was opened", "load it again")
+    check_unchanged(path, stamp)
     width = ext.width
     blank = [None] * width
     text = spreadsheet_text
-    seen = _Extent()
     with _check_zip(path) as zf:
-        package = _Package(zf)
+        package = _package(path, zf)
         wb = _open_calamine(path)
         try:
             sheet = _Sheet(path, package, wb, name)
             next_row = first_data  # 0-based: the next row to yield
-            last_parse = None
-            for row0, typed, parse in sheet.rows():
-                if parse is not last_parse:
-                    seen.add(parse.start, parse.end)
-                    last_parse = parse
-                    if seen.last_col > ext.last_col or seen.first_row < ext.first_row:
-                        break  # reported below
-                if row0 < next_row:
-                    continue
-                while next_row < row0:  # blank rows: above the used range, between parses
-                    yield next_row + 1, list(blank)
-                    next_row += 1
-                cells = [text(v) for v in typed]
-                if len(cells) < width:
-                    cells += blank[len(cells) :]
-                yield row0 + 1, cells
-                next_row = row0 + 1
+            for parse in sheet.parses():
+                for row0, typed in sheet.typed_rows(parse):
+                    if row0 < next_row:
+                        continue
+                    while next_row < row0:  # blank rows: above the used range, between parses
+                        yield next_row + 1, list(blank)
+                        next_row += 1
+                    cells = [text(v) for v in typed]
+                    if len(cells) < width:
+                        cells += blank[len(cells) :]
+                    elif len(cells) > width:
+                        raise SourceError(
+                            path, f"sheet {name!r} changed since it was opened", "load it again"
+                        )
+                    yield row0 + 1, cells
+                    next_row = row0 + 1
         except python_calamine.CalamineError as exc:
             raise SourceError(path, f"cannot read sheet {name!r} ({exc})", RESAVE) from exc
         finally:
             wb.close()
+    seen = sheet.seen
     if seen.key() != ext.key():
         raise SourceError(path, f"sheet {name!r} changed since it was opened", "load it again")
 
@@ -784,8 +821,7 @@ def _xls_source(
     del rows
 
     def iterate() -> Iterator[tuple[int, list[str | None]]]:
-        if _stamp(path) != stamp:
-            raise SourceError(path, "the file changed since it was opened", "load it again")
+        check_unchanged(path, stamp)
         book = _XlsBook(path)
         sheet_name, again = book.sheet_rows(index)
         book.release()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from loaders.readers import discover, open_file
+from loaders.readers import discover, open_file, xlsx
 from loaders.readers.base import Source, SourceError
 from loaders.readers.cells import CellError, duration_text, spreadsheet_text, sqlite_text
-from loaders.readers.xlsx import detect_header
+from loaders.readers.xlsx import detect_header, sheet_members, xml_slices
 from loaders.tests.readers_fixtures import XLS_FILE, Duration, EmptyText, Err, write_xlsx
 
 ERROR_CODES = ["#NAME?", "#REF!", "#VALUE!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!"]
@@ -242,7 +242,7 @@ def test_hostile_names_in_a_file_name_and_path(tmp_path: Path) -> None:
     assert src.file == path and rows_of(src) == [(2, ["1", "2"])]
 
 
-def test_hidden_sheet_is_read_with_a_note(tmp_path: Path) -> None:
+def test_hidden_sheet_and_chart_sheet(tmp_path: Path) -> None:
     import xlsxwriter
 
     path = tmp_path / "hidden.xlsx"
@@ -252,9 +252,35 @@ def test_hidden_sheet_is_read_with_a_note(tmp_path: Path) -> None:
     hidden.write_row(0, 0, ["c", "d"])
     hidden.write_row(1, 0, [1, 2])
     hidden.hide()
+    chart = wb.add_chart({"type": "line"})
+    chart.add_series({"values": "=hidden!$A$2:$B$2"})
+    wb.add_chartsheet("圖").set_chart(chart)
     wb.close()
-    src = by_sheet(path)["hidden"]
-    assert "hidden sheet" in src.notes and rows_of(src) == [(2, ["1", "2"])]
+    sources = by_sheet(path)
+    assert list(sources) == ["shown", "hidden", "圖"]
+    assert "hidden sheet" in sources["hidden"].notes
+    assert rows_of(sources["hidden"]) == [(2, ["1", "2"])]
+    assert sources["圖"].notes == ["chart sheet: no cells"] and sources["圖"].headers == []
+
+
+def test_rows_without_row_numbers_are_parsed_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows without r="..." cannot be sliced (calamine numbers them by position)."""
+    import re
+    import zipfile
+
+    plain = write_xlsx(tmp_path / "p.xlsx", {"s": [["a", "b"], [1, Err("#N/A")], [], [4, 5]]})
+    path = tmp_path / "norow.xlsx"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = re.sub(rb'(<row) r="\d+"', rb"\1", data)
+            out.writestr(info, data)
+    monkeypatch.setattr(xlsx, "SLICE_BYTES", 50)
+    (src,) = open_file(path)
+    assert rows_of(src) == [(2, ["1", "#N/A"]), (3, [None, None]), (4, ["4", "5"])]
 
 
 def test_xls_workbook(tmp_path: Path) -> None:
@@ -661,6 +687,32 @@ def test_sample_dispatch_title_rows_kept(sample_rows: dict) -> None:
     src, _ = sample_rows[("2025-05 commercial client list.xlsx", "派遣單5.1")]
     ((number, cells),) = src.above_header
     assert number == 1 and cells[0] == "台東幸福氣配送計畫" and "區域:" in cells
+
+
+def test_big_sheets_read_in_slices_read_the_same(
+    sample: tuple[Path, dict], sample_rows: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut into slices of 20 kB (about 70 rows), the history workbook reads exactly the same."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    out, _ = sample
+    path = out / "2025-05 commercial deliver history.xlsx"
+    with zipfile.ZipFile(path) as zf:
+        member = sheet_members(zf)["110-114年"]
+        slices = list(xml_slices(zf, member, 20_000))
+    assert len(slices) > 10
+    for piece in slices:
+        ElementTree.fromstring(piece)  # each slice is a whole worksheet document
+    monkeypatch.setattr(xlsx, "SLICE_BYTES", 20_000)
+    for src in open_file(path):
+        whole, rows = sample_rows[(path.name, src.sheet)]
+        assert (src.headers, src.header_row, src.row_count_hint) == (
+            whole.headers,
+            whole.header_row,
+            whole.row_count_hint,
+        )
+        assert dict(rows_of(src)) == rows
 
 
 def test_sample_defect_values(sample: tuple[Path, dict], sample_rows: dict) -> None:
