@@ -13,7 +13,9 @@ Bookkeeping tables (created on first use):
   outcome, message);
 - `raw._sources`: one row per source per load (file, path, hash, sheet, target table, rows
   read, rows written, header row, columns, seconds, outcome, message);
-- `raw._columns`: the column map of each raw table (position, column name, original header).
+- `raw._columns`: the column map of each raw table (position, column name, original header);
+- `raw._above_header`: the non-blank rows above a sheet's header row (the dispatch sheets'
+  title row: area, route, time, plate), one array of cell texts per row, so they are not lost.
 """
 
 from __future__ import annotations
@@ -69,6 +71,15 @@ create table if not exists raw._sources (
     message text,
     recorded_at timestamptz not null default clock_timestamp(),
     primary key (load_id, source_file, sheet)
+);
+create table if not exists raw._above_header (
+    table_name text not null,
+    row_number integer not null,
+    cells text[] not null,
+    source_file text not null,
+    sheet text not null,
+    load_id bigint not null references raw._loads (load_id),
+    primary key (table_name, row_number)
 );
 create table if not exists raw._columns (
     table_name text not null,
@@ -281,6 +292,17 @@ def _load_source(
                     for i, (c, h) in enumerate(zip(columns, s.headers, strict=True), start=1)
                 ],
             )
+        conn.execute("delete from raw._above_header where table_name = %s", (result.table,))
+        if s.above_header:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "insert into raw._above_header (table_name, row_number, cells, source_file,"
+                    " sheet, load_id) values (%s, %s, %s, %s, %s, %s)",
+                    [
+                        (result.table, number, cells, f.path.name, s.sheet, load_id)
+                        for number, cells in s.above_header
+                    ],
+                )
         result.seconds = time.perf_counter() - started
         result.outcome = "loaded"
         if s.notes:

@@ -99,6 +99,17 @@ def spreadsheet_text(value: object) -> str | None:
     raise TypeError(f"no text rule for a spreadsheet cell of type {t.__name__}: {value!r}")
 
 
+def _sqlite_g(value: float, digits: int) -> str:
+    """printf('%!.<digits>g') as SQLite writes it: a '.0' kept on whole numbers, 'e+NN'."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return {True: "Inf", False: "-Inf"}[value > 0] if value == value else "NaN"
+    text = f"{value:.{digits}g}"
+    mantissa, _, exponent = text.partition("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + (f"e{exponent[0]}{int(exponent[1:]):02d}" if exponent else "")
+
+
 def sqlite_text(value: object) -> str | None:
     """The text of one SQLite value, as the sqlite3 shell prints it (BLOBs in bytea hex)."""
     if value is None:
@@ -109,7 +120,12 @@ def sqlite_text(value: object) -> str | None:
     if t is int:
         return str(value)
     if t is float:
-        return repr(value)
+        # SQLite's own text (printf %!.15g), widened to 16 or 17 digits where it would
+        # not round-trip: the rule the SQLite reader applies in SQL.
+        for digits in (15, 16, 17):
+            text = _sqlite_g(value, digits)
+            if digits == 17 or float(text) == value:
+                return text
     if t is bytes:
         return "\\x" + value.hex()  # type: ignore[union-attr]
     raise TypeError(f"no text rule for a SQLite value of type {t.__name__}: {value!r}")

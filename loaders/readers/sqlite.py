@@ -13,8 +13,11 @@ may need a module this Python's SQLite lacks.
   rowid order. A WITHOUT ROWID table has no rowid: its rows come in primary-key order,
   numbered 1, 2, 3 ..., and the notes say so. So does a table whose columns named rowid,
   _rowid_ and oid hide the rowid.
-- Values as SQLite holds them (see `loaders.readers.cells.sqlite_text`): 1.0 in a REAL column
-  stays "1.0", BLOBs become `\\x` + hex.
+- Values as SQLite shows them, converted by SQLite itself in the query (fast, and the same
+  text the sqlite3 shell prints): INTEGER and TEXT as they are, REAL as SQLite's own 15-digit
+  text ("1.0", "6.7", "1.0e+16") unless that would lose precision, then with 16 or 17
+  digits ("0.30000000000000004"), BLOB as `\\x` + lowercase hex, NULL as None.
+  `loaders.readers.cells.sqlite_text` is the same rule for a single Python value.
 
 Every identifier is quoted (double quotes doubled), so table and column names may hold
 quotes, semicolons, spaces or Chinese. Any SQLite error while reading ("database disk image is
@@ -28,7 +31,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loaders.readers.base import Source, SourceError
-from loaders.readers.cells import sqlite_text
 
 MAGIC = b"SQLite format 3\x00"
 BATCH = 5000  # rows fetched at a time
@@ -151,8 +153,21 @@ def open_database(path: Path) -> list[Source]:
     return sources
 
 
+def text_of(column: str) -> str:
+    """SQL giving the text of one column's value (see the module docstring for the rule)."""
+    c = quote(column)
+    real = " ".join(
+        f"when cast(printf('%!.{d}g', {c}) as real) = {c} then printf('%!.{d}g', {c})"
+        for d in (15, 16)
+    )
+    return (
+        f"case typeof({c}) when 'real' then case {real} else printf('%!.17g', {c}) end"
+        f" when 'blob' then '\\x' || lower(hex({c})) else cast({c} as text) end"
+    )
+
+
 def _rows_of(path: Path, table: str, columns: list[str], rowid: str | None):
-    selected = ", ".join(quote(c) for c in columns) or "null"
+    selected = ", ".join(text_of(c) for c in columns) or "null"
 
     def rows() -> Iterator[tuple[int, list[str | None]]]:
         check_header(path)
@@ -164,11 +179,10 @@ def _rows_of(path: Path, table: str, columns: list[str], rowid: str | None):
                 query = f"select 0, {selected} from {quote(table)}"
             cursor = conn.execute(query)
             ordinal = 0
-            text = sqlite_text
             while batch := cursor.fetchmany(BATCH):
                 for row in batch:
                     ordinal += 1
-                    cells = [text(v) for v in row[1:]] if columns else []
+                    cells = list(row[1:]) if columns else []
                     yield (row[0] if rowid else ordinal), cells
         except sqlite3.Error as exc:
             raise SourceError(path, f"cannot read table {table!r} ({exc})", RECOPY) from exc

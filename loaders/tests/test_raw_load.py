@@ -81,6 +81,11 @@ def test_small_sample_loads_every_row_with_lineage(sample, db, capsys):
         assert (header_row, rows, outcome) == (src["header_row"], src["data_rows"], "loaded")
         assert sha == next(f["sha256"] for f in expected["files"] if f["file"] == src["file"])
     assert q("select outcome from raw._loads") == [("loaded",)]
+    # The dispatch sheets' title row (above the header) is kept, not dropped.
+    titled = [s for s in expected["sources"] if s["layout"] == "title_above_header"]
+    rows = q("select sheet, row_number, cells[1] from raw._above_header order by sheet")
+    assert sorted(r[0] for r in rows) == sorted(s["sheet"] for s in titled)
+    assert {(r[1], r[2]) for r in rows} == {(1, "台東幸福氣配送計畫")}
 
 
 def test_defect_cells_are_staged_as_their_text(sample, db):
