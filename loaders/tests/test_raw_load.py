@@ -256,3 +256,70 @@ def test_unreadable_file_stops_before_anything_is_written(tmp_path, db, capsys):
     err = capsys.readouterr().err
     assert "b.xlsx" in err
     assert q("select count(*) from pg_namespace where nspname = 'raw'") == [(0,)]
+
+
+def _truncated(path: Path) -> None:
+    data = _workbook(
+        path.with_name("whole.xlsx"), {"s": [["h"]] + [[i] for i in range(3000)]}
+    ).read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    path.with_name("whole.xlsx").unlink()
+
+
+def _truncated_db(path: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(path.with_name("whole.db"))
+    con.execute("create table t (s text)")
+    con.executemany("insert into t values (?)", [("x" * 100,)] * 500)
+    con.commit()
+    con.close()
+    data = path.with_name("whole.db").read_bytes()
+    path.with_name("whole.db").unlink()
+    path.write_bytes(data[: len(data) // 2])
+
+
+BAD_INPUTS = {
+    "missing.xlsx": (None, "no such file or directory"),
+    "notes.json": (lambda p: p.write_text("{}"), "not a supported file type"),
+    "half.xlsx": (_truncated, "truncated or damaged"),
+    "random.xlsx": (lambda p: p.write_bytes(b"\x00\x01not a zip" * 100), "not an Excel workbook"),
+    "secret.xlsx": (
+        lambda p: p.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2048)),
+        "encrypted or password-protected workbook",
+    ),
+    "half.db": (_truncated_db, "truncated or damaged SQLite database"),
+    "notes.db": (lambda p: p.write_text("客戶,地址\n"), "not a SQLite database"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_nothing_written(name, tmp_path, db, capsys):
+    make, problem = BAD_INPUTS[name]
+    good = _workbook(tmp_path / "good.xlsx", {"s": [["h"], [1]]})
+    path = tmp_path / name
+    if make:
+        make(path)
+    assert main(["load", str(good), str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert err.startswith("luckygas: ") and str(path) in err and problem in err, err
+    assert q("select count(*) from pg_namespace where nspname = 'raw'") == [(0,)]
+
+
+def test_empty_sheet_and_sheet_without_header(tmp_path, db, capsys):
+    book = _workbook(
+        tmp_path / "odd.xlsx",
+        {"empty": [], "numbers": [[None], [1, 2, 3], [4, 5, 6]], "ok": [["a"], ["x"]]},
+    )
+    assert main(["load", str(book)]) == 0
+    out = capsys.readouterr().out
+    assert "empty sheet" in out and "no header row" in out
+    empty = table_name(book.name, "empty", "xlsx")
+    assert q(f'select count(*) from raw."{empty}"') == [(0,)]
+    numbers = table_name(book.name, "numbers", "xlsx")
+    assert q(f'select _source_row, col_1, col_3 from raw."{numbers}" order by 1') == [
+        (1, None, None),
+        (2, "1", "3"),
+        (3, "4", "6"),
+    ]
