@@ -21,7 +21,6 @@ Bookkeeping tables (created on first use):
 from __future__ import annotations
 
 import getpass
-import hashlib
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from loaders import __version__
+from loaders.hashing import sha256_of
 from loaders.naming import LINEAGE_COLUMNS, column_names, table_name
 from loaders.readers import discover, open_file
 from loaders.readers.base import Source, SourceError
@@ -122,14 +122,6 @@ class LoadReport:
 
 
 Progress = Callable[[Source, int], None]  # called with rows done so far
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

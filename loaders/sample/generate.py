@@ -7,7 +7,6 @@ workbooks carry fixed timestamps, and nothing depends on the wall clock or on se
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import multiprocessing
 import re
@@ -18,6 +17,7 @@ from pathlib import Path
 from rich.console import Console
 
 from loaders.errors import UserError
+from loaders.hashing import sha256_of
 from loaders.sample import profile as P
 from loaders.sample.app_db import TEST_CLIENTS, assign_app_ids, write_app_db
 from loaders.sample.client_workbook import write_client_workbook
@@ -59,14 +59,6 @@ def _letter(col: int) -> str:
         col, r = divmod(col - 1, 26)
         s = chr(65 + r) + s
     return s
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _lock_file(path: Path) -> None:
@@ -290,7 +282,7 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
     step(f"wrote {P.HISTORY_FILE}")
     files = []
     for path in (client_path, history_path, app_path, out / P.LOCK_FILE):
-        files.append({"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)})
+        files.append({"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path)})
     doc = {
         "schema_version": SCHEMA_VERSION,
         "generator": {"version": GENERATOR_VERSION, "scale": scale, "seed": seed},
