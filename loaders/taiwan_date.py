@@ -24,13 +24,20 @@ NOT_CALENDAR_DATE = "not_calendar_date"
 OUT_OF_RANGE = "out_of_range"
 REASONS = (EMPTY, UNPARSEABLE, NOT_CALENDAR_DATE, OUT_OF_RANGE)
 
-_ROC_COMPACT = re.compile(r"(\d{1,3})(\d{2})(\d{2})(?:\.0+)?")
-_GREG_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:\.0+)?")
-_ROC_SEPARATED = re.compile(r"(\d{1,3})([/.-])(\d{1,2})\2(\d{1,2})")
+# ASCII digits only, never `\d`: in Python `\d` also matches other scripts' digits (١١٤...),
+# which NFKC leaves alone and int() reads, so the twin would accept what SQL's [0-9] rejects.
+# The macro (macros/taiwan_date.sql) uses these exact patterns, anchored; a test checks it.
+_ROC_COMPACT = re.compile(r"([0-9]{1,3})([0-9]{2})([0-9]{2})(?:\.0+)?")
+_GREG_COMPACT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:\.0+)?")
+_ROC_SEPARATED = re.compile(r"([0-9]{1,3})([/.-])([0-9]{1,2})\2([0-9]{1,2})")
 _GREG_SEPARATED = re.compile(
-    r"(\d{4})([/.-])(\d{1,2})\2(\d{1,2})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+    r"([0-9]{4})([/.-])([0-9]{1,2})\2([0-9]{1,2})"
+    r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
 )
-_CHINESE = re.compile(r"(?:民國)?(\d{1,3})年(\d{1,2})月(\d{1,2})日")
+_CHINESE = re.compile(r"(?:民國)?([0-9]{1,3})年([0-9]{1,2})月([0-9]{1,2})日")
+# In the order parse() tries them (they are disjoint: the year's digit count and the
+# separators tell them apart, so the order only documents precedence).
+PATTERNS = (_GREG_COMPACT, _ROC_COMPACT, _GREG_SEPARATED, _ROC_SEPARATED, _CHINESE)
 
 
 @dataclass(frozen=True)
