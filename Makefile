@@ -16,10 +16,11 @@ $(BIN)/luckygas: pyproject.toml constraints.txt
 
 setup: $(BIN)/luckygas ## virtualenv + pinned install + profiles.yml
 
-demo: setup ## embedded PostgreSQL, full-scale sample, raw load, counts against expected.json
+demo: setup ## embedded PostgreSQL, full-scale sample, raw load, dbt build, counts against expected.json
 	$(BIN)/luckygas db start
 	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)
 	$(BIN)/luckygas load $(DATA)
+	eval "$$($(BIN)/luckygas db env)" && $(BIN)/dbt build --quiet
 	$(BIN)/luckygas verify $(DATA)
 
 test: setup lint ## every test (pytest, small scale, throwaway PostgreSQL)
@@ -28,7 +29,7 @@ test: setup lint ## every test (pytest, small scale, throwaway PostgreSQL)
 lint: setup ## ruff on the Python, sqlfluff on the dbt SQL
 	$(BIN)/ruff check loaders bench
 	$(BIN)/ruff format --check loaders bench
-	$(BIN)/sqlfluff lint models macros tests
+	$(BIN)/sqlfluff lint models macros tests analyses
 
 sample: setup
 	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)

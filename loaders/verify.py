@@ -1,7 +1,7 @@
 """Compare what the database holds with a sample's expected.json (the ground truth).
 
-Today: the raw layer, source by source (rows staged in `raw` against `data_rows`). Later
-issues add the final tables' counts to the same report.
+The raw layer, source by source (rows staged in `raw` against `data_rows`), and, once
+`dbt build` has run, the customers and their quarantine. Later issues add the deliveries.
 """
 
 from __future__ import annotations
@@ -51,4 +51,29 @@ def raw_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
             query = sql.SQL("select count(*) from {}").format(sql.Identifier("raw", table))
             actual = conn.execute(query).fetchone()[0]
         checks.append(Check(f"raw: {src['file']}: {src['sheet']}", src["data_rows"], actual))
+    return checks
+
+
+def customer_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
+    """Customers and their quarantine against expected.json (empty before `dbt build`)."""
+    exists = conn.execute("select to_regclass('marts.customers') is not null").fetchone()
+    if not (exists and exists[0]):
+        return []
+    want = expected["outcomes"]["customers"]
+    count, with_app = conn.execute(
+        "select count(*), count(app_client_id) from marts.customers"
+    ).fetchone()
+    checks = [
+        Check("customers", want["count"], count),
+        Check("customers linked to an app client", want["with_app_id"], with_app),
+    ]
+    got = dict(conn.execute("select reason, count(*) from marts.customer_quarantine group by 1"))
+    for reason in sorted(set(want["quarantine"]) | set(got)):
+        checks.append(
+            Check(
+                f"customer quarantine: {reason}",
+                want["quarantine"].get(reason, 0),
+                got.get(reason, 0),
+            )
+        )
     return checks
