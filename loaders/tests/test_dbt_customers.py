@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,7 +41,7 @@ WORD_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def built(pg, tmp_path_factory):
-    """(conninfo, expected, dbt result) after load + dbt build of a small sample."""
+    """(conninfo, expected, dbt result, target path) after load + dbt build of a small sample."""
     tmp = tmp_path_factory.mktemp("dbt-customers")
     sample = tmp / "sample"
     generate(sample, scale="small", seed=9)
@@ -80,7 +81,7 @@ def built(pg, tmp_path_factory):
         timeout=600,
     )
     conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
-    yield conninfo, expected, result
+    yield conninfo, expected, result, tmp / "target"
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
 
@@ -95,13 +96,13 @@ def groups(expected: dict, kind: str) -> list[dict]:
 
 
 def test_dbt_build_passes_every_model_and_test(built):
-    _, _, result = built
+    _, _, result, _ = built
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert "ERROR=0" in result.stdout and "FAIL" not in result.stdout.split("Done.")[-1]
 
 
 def test_customer_counts_equal_expected(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     want = expected["outcomes"]["customers"]
     assert rows(conninfo, "select count(*), count(app_client_id) from marts.customers") == [
         (want["count"], want["with_app_id"])
@@ -120,7 +121,7 @@ def test_customer_counts_equal_expected(built):
 
 
 def test_test_clients_are_quarantined_with_lineage(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     (group,) = groups(expected, "app_test_client")
     got = rows(
         conninfo,
@@ -131,14 +132,14 @@ def test_test_clients_are_quarantined_with_lineage(built):
 
 
 def test_every_master_row_is_traceable(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     master = next(s for s in expected["sources"] if s["sheet"] == "客戶資料")
     got = rows(conninfo, "select min(source_row), max(source_row), count(*) from marts.customers")
     assert got == [(2, master["last_row"], master["data_rows"])]
 
 
 def test_app_clients_are_linked_to_their_master_row(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     (group,) = groups(expected, "app_client_same_client")
     linked = dict(rows(conninfo, "select source_row, app_source_row from marts.customers"))
     for inst in group["instances"]:
@@ -146,7 +147,7 @@ def test_app_clients_are_linked_to_their_master_row(built):
 
 
 def test_stray_flag_words_are_kept(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     checked = 0
     for g in groups(expected, "flag_stray_word") + groups(expected, "flag_explicit_no"):
         column = WORD_COLUMNS.get(g["column"])
@@ -165,7 +166,7 @@ def test_stray_flag_words_are_kept(built):
 
 
 def test_closed_days_are_parsed(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     (group,) = groups(expected, "closed_day_mixed")
     for inst in group["instances"]:
         got = rows(
@@ -179,7 +180,7 @@ def test_closed_days_are_parsed(built):
 
 
 def test_addresses_and_names_are_normalised(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     for g in groups(expected, "tai_variant"):
         if g["file"] != CLIENT:
             continue
@@ -202,7 +203,7 @@ def test_addresses_and_names_are_normalised(built):
 
 
 def test_app_codes_with_spaces_still_link(built):
-    conninfo, expected, _ = built
+    conninfo, expected, _, _ = built
     (group,) = groups(expected, "app_code_whitespace")
     for inst in group["instances"]:
         got = rows(
@@ -214,7 +215,7 @@ def test_app_codes_with_spaces_still_link(built):
 
 
 def test_postgres_rejects_a_cylinder_row_of_an_unknown_customer(built):
-    conninfo, _, _ = built
+    conninfo, _, _, _ = built
     with psycopg.connect(conninfo) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
         conn.execute(
             "insert into marts.customer_cylinders (client_code, product_code, product_kind,"
@@ -227,3 +228,70 @@ def test_postgres_rejects_a_cylinder_row_of_an_unknown_customer(built):
         " and confrelid = 'marts.customers'::regclass",
     )
     assert fks == [(1,)]
+
+
+# One violation per rule: the column assignments that break it on an otherwise good row.
+VIOLATIONS = {
+    "c01": "client_code = '12345'",
+    "c02": None,  # a second row with the same code
+    "c03": "invoice_title = null",
+    "c04": "address = null",
+    "c05": "area_code = null",
+    "c06": "pricing_method = 'barter'",
+    "c07": "payment_method = null",
+    "c08": "monthly_delivery_kg = 1804832",
+    "c09": "purchased_kg = -2",
+    "c10": "daily_usage_kg = -0.1",
+    "c11": "return_ratio = 4.59",
+    "c12": "delay_allowance_days = -2",
+    "c13": "delivery_hours = array[7, 9]",
+    "c14": "closed_weekdays = array[8]",
+    "c15": "has_switch_word = '客戶自有'",
+}
+
+
+def _rule_sql(target: Path) -> dict[str, str]:
+    compiled = target / "compiled" / "luckygas" / "models" / "marts" / "customers"
+    found = {}
+    for path in compiled.rglob("rule_c*.sql"):
+        found[path.stem.split("_")[1]] = path.read_text(encoding="utf-8")
+    return found
+
+
+def test_rule_catalogue_matches_the_rule_tests(built):
+    conninfo, _, result, target = built
+    catalogue = rows(conninfo, "select lower(rule_id), severity from reference.business_rules")
+    assert len(catalogue) == 15
+    sql_by_rule = _rule_sql(target)
+    assert sorted(sql_by_rule) == sorted(rule for rule, _ in catalogue) == sorted(VIOLATIONS)
+    for rule, severity in catalogue:
+        line = next(
+            x for x in result.stdout.splitlines() if f" rule_{rule}_" in x and "START" not in x
+        )
+        assert ("WARN" in line) or ("PASS" in line), line
+        if severity == "error":
+            assert "PASS" in line, line  # error rules hold on the sample
+
+
+def test_every_rule_fails_on_its_fixture_and_passes_on_a_good_row(built):
+    conninfo, _, _, target = built
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for rule, sql in sorted(_rule_sql(target).items()):
+            relation = re.search(r'"[^"]+"\."marts"\."customers"', sql)
+            assert relation, rule
+            conn.execute(
+                f"create temp table fx_{rule} as select * from marts.customers"
+                " where client_code = (select min(client_code) from marts.customers"
+                "   where monthly_delivery_kg between 0 and 100000"
+                "   and return_ratio between 0 and 1 and purchased_kg >= 0"
+                "   and daily_usage_kg >= 0 and delay_allowance_days >= 0"
+                "   and payment_method is not null and area_code is not null)"
+            )
+            check = sql.replace(relation.group(0), f"pg_temp.fx_{rule}")
+            count = f"select count(*) from ({check}) as failing"
+            assert conn.execute(count).fetchone()[0] == 0, f"rule {rule} fails on a good row"
+            if VIOLATIONS[rule] is None:
+                conn.execute(f"insert into fx_{rule} select * from fx_{rule}")
+            else:
+                conn.execute(f"update fx_{rule} set {VIOLATIONS[rule]}")
+            assert conn.execute(count).fetchone()[0] >= 1, f"rule {rule} passes its fixture"
