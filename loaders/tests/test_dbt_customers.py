@@ -295,3 +295,22 @@ def test_every_rule_fails_on_its_fixture_and_passes_on_a_good_row(built):
             else:
                 conn.execute(f"update fx_{rule} set {VIOLATIONS[rule]}")
             assert conn.execute(count).fetchone()[0] >= 1, f"rule {rule} passes its fixture"
+
+
+def test_real_outliers_are_caught_by_their_rule(built):
+    """Every outlier the generator planted (as the real file has them) fails its warn rule."""
+    conninfo, expected, _, target = built
+    rule_of = {
+        "monthly_volume_implausible": "c08",
+        "purchase_kg_negative": "c09",
+        "daily_usage_negative": "c10",
+        "return_ratio_above_one": "c11",
+        "delay_days_negative": "c12",
+    }
+    sql_by_rule = _rule_sql(target)
+    outliers = groups(expected, "business_rule_outlier")
+    assert {g["flag"] for g in outliers} == set(rule_of)
+    for g in outliers:
+        sql = sql_by_rule[rule_of[g["flag"]]]
+        caught = {r[0] for r in rows(conninfo, f"select source_row from ({sql}) as failing")}
+        assert {i["row"] for i in g["instances"]} <= caught, g["flag"]

@@ -86,6 +86,24 @@ final as (
         master.has_switch,
         master.has_switch_word,
         master.has_smart_scale,
+        master.has_wired_flow_meter,
+        master.has_contact_pressure_gauge,
+        master.has_pressure_difference_switch,
+        master.has_micro_switch,
+        master.has_yongsheng_equipment,
+        master.unnamed_equipment_flag,
+
+        -- cylinder set-up as written (free text such as 20*3+16*1)
+        master.cylinder_config,
+        master.usage_area_1,
+        master.usage_area_2,
+        master.usage_area_3,
+        master.usage_area_4,
+        master.usage_area_5,
+        master.spare_cylinders,
+        master.connection_site_declared,
+        master.supply_points,
+        master.connected_capacity_kg,
 
         -- planning metrics
         master.monthly_delivery_kg,
