@@ -26,6 +26,7 @@ import unicodedata
 
 MAX_IDENTIFIER_BYTES = 63
 LINEAGE_COLUMNS = ("_load_id", "_source_file", "_source_sha256", "_source_sheet", "_source_row")
+RESERVED_COLUMNS = (*LINEAGE_COLUMNS, "_loaded_at")  # _loaded_at is filled by a default
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -78,7 +79,7 @@ def _fit(name: str) -> str:
 def column_names(headers: list[str | None]) -> list[str]:
     """One unique column name per header cell (see the module docstring for the rule)."""
     names: list[str] = []
-    seen = set(LINEAGE_COLUMNS)
+    seen = set(RESERVED_COLUMNS)
     for position, header in enumerate(headers, start=1):
         text = " ".join((header or "").split())
         name = _fit(text) if text else f"col_{position}"

@@ -200,6 +200,8 @@ def _prepare_table(conn: psycopg.Connection, table: str, columns: list[str]) -> 
         sql.SQL("{} text not null").format(sql.Identifier("_source_sha256")),
         sql.SQL("{} text not null").format(sql.Identifier("_source_sheet")),
         sql.SQL("{} integer not null").format(sql.Identifier("_source_row")),
+        # When the row was staged (the load's transaction time): dbt's source freshness.
+        sql.SQL("{} timestamptz not null default now()").format(sql.Identifier("_loaded_at")),
     ]
     data = [sql.SQL("{} text").format(sql.Identifier(c)) for c in columns]
     conn.execute(
@@ -215,6 +217,12 @@ def _prepare_table(conn: psycopg.Connection, table: str, columns: list[str]) -> 
             (f'{SCHEMA}."{table}"',),
         )
     }
+    if "_loaded_at" not in existing:  # a table staged before the column existed
+        conn.execute(
+            sql.SQL("alter table {} add column {} timestamptz not null default now()").format(
+                ident, sql.Identifier("_loaded_at")
+            )
+        )
     for c in columns:
         if c not in existing:
             conn.execute(

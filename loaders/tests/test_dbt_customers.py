@@ -314,3 +314,37 @@ def test_real_outliers_are_caught_by_their_rule(built):
         sql = sql_by_rule[rule_of[g["flag"]]]
         caught = {r[0] for r in rows(conninfo, f"select source_row from ({sql}) as failing")}
         assert {i["row"] for i in g["instances"]} <= caught, g["flag"]
+
+
+def test_source_freshness_reads_the_load_time(built):
+    """`_loaded_at` is the staging time, so `dbt source freshness` passes right after a load."""
+    conninfo, _, _, target = built
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    env = dict(os.environ)
+    env.update(
+        {
+            "PGHOST": str(params["host"]),
+            "PGPORT": str(params["port"]),
+            "PGUSER": str(params["user"]),
+            "PGDATABASE": str(params["dbname"]),
+            "DBT_PROFILES_DIR": str(target.parent / "profiles"),
+            "DBT_LOG_PATH": str(target.parent / "logs"),
+            "DBT_TARGET_PATH": str(target),
+            "DBT_USE_COLORS": "false",
+        }
+    )
+    fresh = subprocess.run(
+        [str(DBT), "source", "freshness", "--project-dir", str(ROOT)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert fresh.returncode == 0, fresh.stdout[-3000:]
+    assert fresh.stdout.count("PASS freshness of") == 2
+    recent = rows(
+        conninfo,
+        "select count(*) from raw.luckygas__clients where _loaded_at > now() - interval '1 hour'",
+    )
+    assert recent == rows(conninfo, "select count(*) from raw.luckygas__clients")
