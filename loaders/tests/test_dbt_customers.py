@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -21,9 +18,8 @@ import pytest
 
 from loaders.cli import main
 from loaders.sample.generate import generate
+from loaders.tests.dbt_runner import dbt_env, run_dbt
 
-ROOT = Path(__file__).resolve().parents[2]
-DBT = Path(sys.executable).parent / "dbt"
 CLIENT = "2025-05 commercial client list.xlsx"
 APP = "luckygas.db"
 
@@ -41,7 +37,7 @@ WORD_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def built(pg, tmp_path_factory):
-    """(conninfo, expected, dbt result, target path) after load + dbt build of a small sample."""
+    """(conninfo, expected, dbt result, dbt env) after load + dbt build of a small sample."""
     tmp = tmp_path_factory.mktemp("dbt-customers")
     sample = tmp / "sample"
     generate(sample, scale="small", seed=9)
@@ -60,28 +56,10 @@ def built(pg, tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    profiles = tmp / "profiles"
-    profiles.mkdir()
-    shutil.copy(ROOT / "profiles.yml.example", profiles / "profiles.yml")
-    run_env = {
-        **os.environ,
-        **env,
-        "DBT_PROFILES_DIR": str(profiles),
-        "DBT_LOG_PATH": str(tmp / "logs"),
-        "DBT_TARGET_PATH": str(tmp / "target"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-    }
-    result = subprocess.run(
-        [str(DBT), "build", "--project-dir", str(ROOT)],
-        env=run_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    run_env = dbt_env(env, tmp)
+    result = run_dbt(["build"], run_env)
     conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
-    yield conninfo, expected, result, tmp / "target"
+    yield conninfo, expected, result, run_env
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
 
@@ -259,10 +237,10 @@ def _rule_sql(target: Path) -> dict[str, str]:
 
 
 def test_rule_catalogue_matches_the_rule_tests(built):
-    conninfo, _, result, target = built
+    conninfo, _, result, env = built
     catalogue = rows(conninfo, "select lower(rule_id), severity from reference.business_rules")
     assert len(catalogue) == 15
-    sql_by_rule = _rule_sql(target)
+    sql_by_rule = _rule_sql(Path(env["DBT_TARGET_PATH"]))
     assert sorted(sql_by_rule) == sorted(rule for rule, _ in catalogue) == sorted(VIOLATIONS)
     for rule, severity in catalogue:
         line = next(
@@ -274,9 +252,9 @@ def test_rule_catalogue_matches_the_rule_tests(built):
 
 
 def test_every_rule_fails_on_its_fixture_and_passes_on_a_good_row(built):
-    conninfo, _, _, target = built
+    conninfo, _, _, env = built
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        for rule, sql in sorted(_rule_sql(target).items()):
+        for rule, sql in sorted(_rule_sql(Path(env["DBT_TARGET_PATH"])).items()):
             relation = re.search(r'"[^"]+"\."marts"\."customers"', sql)
             assert relation, rule
             conn.execute(
@@ -299,7 +277,7 @@ def test_every_rule_fails_on_its_fixture_and_passes_on_a_good_row(built):
 
 def test_real_outliers_are_caught_by_their_rule(built):
     """Every outlier the generator planted (as the real file has them) fails its warn rule."""
-    conninfo, expected, _, target = built
+    conninfo, expected, _, env = built
     rule_of = {
         "monthly_volume_implausible": "c08",
         "purchase_kg_negative": "c09",
@@ -307,7 +285,7 @@ def test_real_outliers_are_caught_by_their_rule(built):
         "return_ratio_above_one": "c11",
         "delay_days_negative": "c12",
     }
-    sql_by_rule = _rule_sql(target)
+    sql_by_rule = _rule_sql(Path(env["DBT_TARGET_PATH"]))
     outliers = groups(expected, "business_rule_outlier")
     assert {g["flag"] for g in outliers} == set(rule_of)
     for g in outliers:
@@ -318,29 +296,8 @@ def test_real_outliers_are_caught_by_their_rule(built):
 
 def test_source_freshness_reads_the_load_time(built):
     """`_loaded_at` is the staging time, so `dbt source freshness` passes right after a load."""
-    conninfo, _, _, target = built
-    params = psycopg.conninfo.conninfo_to_dict(conninfo)
-    env = dict(os.environ)
-    env.update(
-        {
-            "PGHOST": str(params["host"]),
-            "PGPORT": str(params["port"]),
-            "PGUSER": str(params["user"]),
-            "PGDATABASE": str(params["dbname"]),
-            "DBT_PROFILES_DIR": str(target.parent / "profiles"),
-            "DBT_LOG_PATH": str(target.parent / "logs"),
-            "DBT_TARGET_PATH": str(target),
-            "DBT_USE_COLORS": "false",
-        }
-    )
-    fresh = subprocess.run(
-        [str(DBT), "source", "freshness", "--project-dir", str(ROOT)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    conninfo, _, _, env = built
+    fresh = run_dbt(["source", "freshness"], env, timeout=300)
     assert fresh.returncode == 0, fresh.stdout[-3000:]
     assert fresh.stdout.count("PASS freshness of") == 2
     recent = rows(

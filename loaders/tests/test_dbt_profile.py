@@ -2,37 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DBT = Path(sys.executable).parent / "dbt"
+from loaders.tests.dbt_runner import dbt_env, run_dbt
 
 
 def _dbt(args: list[str], env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
-    profiles = tmp_path / "profiles"
-    profiles.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "profiles.yml.example", profiles / "profiles.yml")
-    run_env = {
-        **os.environ,
-        **env,
-        "DBT_PROFILES_DIR": str(profiles),
-        "DBT_LOG_PATH": str(tmp_path / "logs"),
-        "DBT_TARGET_PATH": str(tmp_path / "target"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-    }
-    return subprocess.run(
-        [str(DBT), *args, "--project-dir", str(ROOT)],
-        env=run_env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_dbt(args, dbt_env(env, tmp_path), timeout=180)
 
 
 def test_dbt_debug_through_the_example_profile(pg, tmp_path):

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -28,9 +25,9 @@ from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
 from loaders import taiwan_date as td
+from loaders.tests.dbt_runner import dbt_env, run_dbt
 
 ROOT = Path(__file__).resolve().parents[2]
-DBT = Path(sys.executable).parent / "dbt"
 VECTOR_FILE = ROOT / "seeds" / "taiwan_date_vectors.csv"
 MACRO_FILE = ROOT / "macros" / "taiwan_date.sql"
 DATABASE = "luckygas_test_taiwan_date"
@@ -224,34 +221,14 @@ class DbtDatabase:
 
 
 def _run_dbt(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(DBT), *args, "--project-dir", str(ROOT)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_dbt(args, env, timeout=180)
 
 
 @pytest.fixture(scope="module")
 def seeded(pg, tmp_path_factory) -> Iterator[DbtDatabase]:
     """A fresh database holding the vector seed (`dbt seed`), and how to run dbt against it."""
     tmp = tmp_path_factory.mktemp("taiwan-date-dbt")
-    profiles = tmp / "profiles"
-    profiles.mkdir()
-    shutil.copy(ROOT / "profiles.yml.example", profiles / "profiles.yml")
-    shell = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LUCKYGAS_"))}
-    env = {
-        **shell,
-        **pg.env,
-        "PGDATABASE": DATABASE,
-        "DBT_PROFILES_DIR": str(profiles),
-        "DBT_LOG_PATH": str(tmp / "logs"),
-        "DBT_TARGET_PATH": str(tmp / "target"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_USE_COLORS": "false",
-    }
+    env = dbt_env(pg.env, tmp, PGDATABASE=DATABASE)
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
         admin.execute(f'drop database if exists "{DATABASE}" with (force)')
         admin.execute(f'create database "{DATABASE}"')
