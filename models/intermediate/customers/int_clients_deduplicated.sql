@@ -1,4 +1,5 @@
--- Master rows with a valid code, the first row of each code marked, closed days parsed.
+-- Every master row, with the reason it cannot be a customer (NULL: it is one). The first row
+-- of each valid code is the customer; 公休日 is parsed here.
 with
 
 master as (
@@ -11,9 +12,8 @@ ranked as (
 
     select
         *,
-        row_number() over (partition by client_code order by source_row) = 1 as is_first_of_code
+        row_number() over (partition by client_code order by source_row) as nth_of_code
     from master
-    where client_code is not null
 
 ),
 
@@ -21,6 +21,10 @@ parsed as (
 
     select
         *,
+        case
+            when client_code is null then 'invalid_client_code'
+            when nth_of_code > 1 then 'duplicate_client_code'
+        end as quarantine_reason,
         -- 公休日: 1-7 a weekday (7 = Sunday), 6.7 two weekdays, Red national holidays
         case
             when closed_days_raw ~ '^[1-7](\.[1-7])?$'

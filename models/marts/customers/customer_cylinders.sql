@@ -8,7 +8,7 @@ with
 clients as (
 
     select * from {{ ref('int_clients_deduplicated') }}
-    where is_first_of_code
+    where quarantine_reason is null
 
 ),
 

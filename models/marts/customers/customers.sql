@@ -3,23 +3,14 @@ with
 master as (
 
     select * from {{ ref('int_clients_deduplicated') }}
-    where is_first_of_code
-
-),
-
-app as (
-
-    select * from {{ ref('stg_legacy_app__clients') }}
-    where not is_test_client
+    where quarantine_reason is null
 
 ),
 
 app_first as (
 
-    select
-        *,
-        row_number() over (partition by client_code order by app_client_id) as nth
-    from app
+    select * from {{ ref('int_app_clients_matched') }}
+    where quarantine_reason is null
 
 ),
 
@@ -124,7 +115,7 @@ final as (
 
     from master
     left join app_first
-        on master.client_code = app_first.client_code and app_first.nth = 1
+        on master.client_code = app_first.client_code
     left join areas
         on master.area_label = areas.area_label
     left join codes as pricing
