@@ -1,0 +1,329 @@
+"""Load the small sample, run `dbt build`, and compare the deliveries with expected.json.
+
+Every delivery figure of expected.json (counts, source systems, items, product totals,
+quarantine reasons, per-source reconciliation) and every delivery defect's outcome, row by
+row, checked against the final tables; then the database's own guarantees: foreign keys
+that reject an orphan, and a reconciliation test that fails when a row goes missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from loaders.cli import main
+from loaders.sample.generate import generate
+from loaders.tests.dbt_runner import dbt_env, run_dbt
+
+HISTORY = "2025-05 commercial deliver history.xlsx"
+APP = "luckygas.db"
+DELIVERY_SHEETS = {(HISTORY, "99-104年"), (HISTORY, "105-109年"), (HISTORY, "110-114年")}
+DELIVERY_SHEETS.add((APP, "deliveries"))
+
+
+def load(env: dict[str, str], path) -> None:
+    """`luckygas load PATH` with `env` as the process environment's PG* variables."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert main(["load", str(path)]) == 0
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def built(pg, tmp_path_factory):
+    """(conninfo, expected, dbt result, dbt env, sample dir) after load + dbt build."""
+    tmp = tmp_path_factory.mktemp("dbt-deliveries")
+    sample = tmp / "sample"
+    generate(sample, scale="small", seed=9)
+    expected = json.loads((sample / "expected.json").read_text(encoding="utf-8"))
+    name = f"d_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    env = {**pg.env, "PGDATABASE": name}
+    load(env, sample)
+    run_env = dbt_env(env, tmp)
+    result = run_dbt(["build"], run_env)
+    conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
+    yield conninfo, expected, result, run_env, sample
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def rows(conninfo: str, sql: str, params=()) -> list[tuple]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def number(x) -> Decimal:
+    return Decimal(str(x))
+
+
+def delivery_groups(expected: dict) -> list[dict]:
+    return [g for g in expected["defects"] if (g["file"], g["sheet"]) in DELIVERY_SHEETS]
+
+
+def test_dbt_build_passes_every_model_and_test(built):
+    _, _, result, _, _ = built
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert "ERROR=0" in result.stdout
+
+
+def test_delivery_counts_equal_expected(built):
+    conninfo, expected, _, _, _ = built
+    want = expected["outcomes"]["deliveries"]
+    assert rows(conninfo, "select count(*) from marts.deliveries") == [(want["count"],)]
+    assert rows(conninfo, "select count(*) from marts.delivery_items") == [(want["items"],)]
+    by_system = dict(
+        rows(conninfo, "select source_system, count(*) from marts.deliveries group by 1")
+    )
+    assert by_system == want["by_source_system"]
+    reasons = dict(
+        rows(conninfo, "select reason, count(*) from marts.delivery_quarantine group by 1")
+    )
+    assert reasons == want["quarantine"]
+
+
+def test_product_totals_equal_expected(built):
+    conninfo, expected, _, _, _ = built
+    got = dict(
+        rows(conninfo, "select product_code, sum(quantity) from marts.delivery_items group by 1")
+    )
+    want = {
+        code: number(q) for code, q in expected["outcomes"]["deliveries"]["product_totals"].items()
+    }
+    assert got == want
+
+
+def test_every_source_row_is_accounted_for_per_source(built):
+    """rows = final + merged + quarantined, for each sheet and the app's table."""
+    conninfo, expected, _, _, _ = built
+    got = {}
+    for file, sheet, role, n in rows(
+        conninfo,
+        "select source_file, source_sheet, source_role, count(*) from marts.delivery_sources"
+        " group by 1, 2, 3"
+        " union all select source_file, source_sheet, 'quarantined', count(*)"
+        " from marts.delivery_quarantine group by 1, 2",
+    ):
+        got.setdefault((file, sheet), Counter())[role] += n
+    for r in expected["outcomes"]["reconciliation"]:
+        if (r["file"], r["sheet"]) not in DELIVERY_SHEETS:
+            continue
+        c = got[(r["file"], r["sheet"])]
+        assert (c["primary"], c["merged"], c["quarantined"]) == (
+            r["final"],
+            r["merged"],
+            r["quarantined"],
+        ), (r["file"], r["sheet"])
+        assert sum(c.values()) == r["rows"]
+
+
+def test_every_delivery_defect_reaches_its_outcome(built):
+    """Each instance of each delivery defect group, found by its source row."""
+    conninfo, expected, _, _, _ = built
+    quarantined = {
+        (f, s, r): reason
+        for f, s, r, reason in rows(
+            conninfo,
+            "select source_file, source_sheet, source_row, reason from marts.delivery_quarantine",
+        )
+    }
+    bridge = {
+        (f, s, r): (role, pf, ps, pr, key)
+        for f, s, r, role, pf, ps, pr, key in rows(
+            conninfo,
+            "select source_file, source_sheet, source_row, source_role, primary_source_file,"
+            " primary_source_sheet, primary_source_row, delivery_key from marts.delivery_sources",
+        )
+    }
+    deliveries = {
+        key: (code, day, differ)
+        for key, code, day, differ in rows(
+            conninfo,
+            "select delivery_key, client_code, delivery_date, client_details_differ from marts.deliveries",
+        )
+    }
+    checked = Counter()
+    for g in delivery_groups(expected):
+        for inst in g["instances"]:
+            where = (g["file"], g["sheet"], inst["row"])
+            if g["outcome"] == "quarantined":
+                assert quarantined.get(where) == g["reason"], (g["kind"], where)
+            elif g["outcome"] == "merged":
+                into = (
+                    g["merged_into_file"],
+                    inst["merged_into"]["sheet"],
+                    inst["merged_into"]["row"],
+                )
+                role, *primary, key = bridge[where]
+                assert (role, tuple(primary)) == ("merged", into), (g["kind"], where)
+                assert bridge[into][0] == "primary"
+            else:
+                role, *_, key = bridge[where]
+                assert role == "primary", (g["kind"], where)
+                code, day, differ = deliveries[key]
+                want = inst.get("expect", {})
+                if "date" in want:
+                    assert day.isoformat() == want["date"], (g["kind"], where, inst)
+                if "client_code" in want:
+                    assert code == want["client_code"], (g["kind"], where)
+                assert differ == (g.get("flag") == "client_detail_mismatch"), (g["kind"], where)
+            checked[g["outcome"]] += 1
+    assert set(checked) == {"loaded", "flagged", "merged", "quarantined"}, checked
+    flagged = sum(
+        len(g["instances"]) for g in delivery_groups(expected) if g["outcome"] == "flagged"
+    )
+    assert rows(conninfo, "select count(*) from marts.deliveries where client_details_differ") == [
+        (flagged,)
+    ]
+
+
+def test_delivery_keys_are_stable_functions_of_the_source_rows(built):
+    """md5(client_code | delivery_date | delivery_of_day), whatever the machine or build."""
+    conninfo, _, _, _, _ = built
+    got = rows(
+        conninfo,
+        "select delivery_key, client_code, delivery_date, delivery_of_day from marts.deliveries",
+    )
+    assert got
+    for key, code, day, nth in got:
+        assert key == hashlib.md5(f"{code}|{day.isoformat()}|{nth}".encode()).hexdigest()
+
+
+def test_merged_deliveries_carry_both_lineages(built):
+    conninfo, _, _, _, _ = built
+    got = rows(
+        conninfo,
+        "select d.source_system, count(distinct s.source_system), min(d.source_rows), max(d.source_rows)"
+        " , bool_and(d.driver_name is not null) from marts.deliveries d"
+        " join marts.delivery_sources s using (delivery_key) group by 1 order by 1",
+    )
+    assert got == [
+        ("app", 1, 1, 1, True),
+        ("history", 1, 1, 2, False),
+        ("history+app", 2, 2, 2, True),
+    ]
+
+
+def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
+    conninfo, _, _, _, _ = built
+    with psycopg.connect(conninfo) as conn:
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(
+                "insert into marts.deliveries"
+                " select md5('orphan'), '9999999', d.delivery_date, 1, d.delivery_time,"
+                " d.salesperson, d.driver_name, d.vehicle_plate, d.total_cylinders,"
+                " d.metered_kg, d.total_kg, d.source_system, d.source_rows, d.app_delivery_id,"
+                " d.source_file, d.source_sheet, d.source_row, d.source_short_name,"
+                " d.source_address, d.client_details_differ, d.last_load_id"
+                " from marts.deliveries d limit 1"
+            )
+        conn.rollback()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(
+                "insert into marts.delivery_items (delivery_key, product_code, quantity, unit,"
+                " source_column, client_code, delivery_date, last_load_id)"
+                " values (md5('no such delivery'), 'GAS-C20-R', 1, 'cylinder', '20公斤',"
+                " '1234567', date '2024-01-01', 1)"
+            )
+
+
+def test_reconciliation_fails_when_a_row_goes_missing(built):
+    """The dbt test is not vacuous: drop one quarantined row and it fails, naming the source."""
+    conninfo, _, _, env, _ = built
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "delete from marts.delivery_quarantine where (source_file, source_sheet, source_row) ="
+            " (select source_file, source_sheet, source_row from marts.delivery_quarantine"
+            " order by 1, 2, 3 limit 1)"
+        )
+    failed = run_dbt(["test", "--select", "deliveries_reconcile"], env)
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    assert re.search(r"FAIL \d+ deliveries_reconcile", failed.stdout), failed.stdout[-3000:]
+    rebuilt = run_dbt(["build", "--select", "delivery_quarantine", "deliveries_reconcile"], env)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+
+
+# One violation per delivery rule: the column assignments that break it on a good row.
+VIOLATIONS = {
+    "d01": "delivery_date = date '1999-12-31'",
+    "d02": "quantity = 0",
+    "d03": "total_cylinders = 0, metered_kg = 0",
+    "d04": "delivery_time = time '05:30'",
+    "d05": "total_cylinders = 51",
+    "d06": "client_details_differ = true",
+}
+GOOD_ROW = {
+    "deliveries": "not client_details_differ and delivery_time between '08:00' and '20:00'"
+    " and total_cylinders between 1 and 50",
+    "delivery_items": "quantity > 0",
+}
+
+
+def _rule_sql(target: Path) -> dict[str, str]:
+    compiled = target / "compiled" / "luckygas" / "models" / "marts" / "deliveries"
+    return {
+        p.stem.split("_")[1]: p.read_text(encoding="utf-8") for p in compiled.rglob("rule_d*.sql")
+    }
+
+
+def test_rule_catalogue_matches_the_delivery_rule_tests(built):
+    conninfo, _, result, env, _ = built
+    catalogue = rows(
+        conninfo,
+        "select lower(rule_id), severity from reference.business_rules where entity = 'delivery'",
+    )
+    assert sorted(_rule_sql(Path(env["DBT_TARGET_PATH"]))) == sorted(r for r, _ in catalogue)
+    assert sorted(VIOLATIONS) == sorted(r for r, _ in catalogue)
+    for rule, severity in catalogue:
+        line = next(
+            x for x in result.stdout.splitlines() if f" rule_{rule}_" in x and "START" not in x
+        )
+        assert "PASS" in line or (severity == "warn" and "WARN" in line), line
+
+
+def test_every_delivery_rule_fails_on_its_fixture_and_passes_on_a_good_row(built):
+    conninfo, _, _, env, _ = built
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for rule, sql in sorted(_rule_sql(Path(env["DBT_TARGET_PATH"])).items()):
+            relation = re.search(r'"[^"]+"\."marts"\."(deliveries|delivery_items)"', sql)
+            assert relation, rule
+            table = relation.group(1)
+            conn.execute(
+                f"create temp table fx_{rule} as select * from marts.{table}"
+                f" where {GOOD_ROW[table]} order by 1 limit 1"
+            )
+            check = sql.replace(relation.group(0), f"pg_temp.fx_{rule}")
+            count = f"select count(*) from ({check}) as failing"
+            assert conn.execute(count).fetchone()[0] == 0, f"rule {rule} fails on a good row"
+            conn.execute(f"update fx_{rule} set {VIOLATIONS[rule]}")
+            assert conn.execute(count).fetchone()[0] == 1, f"rule {rule} passes its fixture"
+
+
+def test_flagged_history_rows_are_the_d06_warnings(built):
+    """client_detail_mismatch rows (expected.json) are exactly the rows rule D06 warns of."""
+    conninfo, expected, _, env, _ = built
+    sql = _rule_sql(Path(env["DBT_TARGET_PATH"]))["d06"]
+    warned = set(rows(conninfo, f"select source_sheet, source_row from ({sql}) as failing"))
+    flagged = {
+        (g["sheet"], i["row"])
+        for g in delivery_groups(expected)
+        if g.get("flag") == "client_detail_mismatch"
+        for i in g["instances"]
+    }
+    assert warned == flagged and flagged

@@ -1,0 +1,139 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['client_code', 'delivery_date'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['client_code', 'delivery_date']}],
+        post_hook=[
+            "{{ ensure_foreign_key(['client_code'], ref('customers'), ['client_code']) }}"
+        ]
+    )
+}}
+{#- One row per delivery event (incremental: macros/incremental_deliveries.sql). -#}
+with
+
+rows as (
+
+    select * from {{ ref('int_delivery_rows_classified') }}
+    where
+        delivery_key is not null
+        {{ incremental_delivery_days(ref('int_delivery_rows_classified')) }}
+
+),
+
+items as (
+
+    select * from {{ ref('int_delivery_items_conformed') }}
+
+),
+
+customers as (
+
+    select
+        client_code,
+        short_name,
+        address
+    from {{ ref('customers') }}
+
+),
+
+primary_rows as (
+
+    select * from rows
+    where source_role = 'primary'
+
+),
+
+-- what every row of a delivery brings: its source systems, and the app's driver and vehicle
+lineage as (
+
+    select
+        delivery_key,
+        bool_or(source_system = 'history') as in_history,
+        bool_or(source_system = 'app') as in_app,
+        count(*) as source_rows,
+        min(app_delivery_id) as app_delivery_id,
+        min(driver_name) as driver_name,
+        min(vehicle_plate) as vehicle_plate,
+        max(last_load_id) as last_load_id
+    from rows
+    group by delivery_key
+
+),
+
+totals as (
+
+    select
+        primary_rows.delivery_key,
+        sum(items.quantity) filter (where items.product_kind = 'cylinder') as total_cylinders,
+        sum(items.quantity * items.size_kg) filter (where items.product_kind = 'cylinder')
+            as cylinder_kg,
+        sum(items.quantity) filter (where items.product_kind = 'metered') as metered_kg
+    from primary_rows
+    inner join items
+        on
+            primary_rows.source_system = items.source_system
+            and primary_rows.source_file = items.source_file
+            and primary_rows.source_sheet = items.source_sheet
+            and primary_rows.source_row = items.source_row
+    group by primary_rows.delivery_key
+
+),
+
+final as (
+
+    -- grouped by meaning, not by the kind of expression
+    select  -- noqa: ST06
+        -- keys
+        primary_rows.delivery_key,
+        primary_rows.client_code,
+        primary_rows.delivery_date,
+        primary_rows.ordinal as delivery_of_day,
+
+        -- when and who
+        primary_rows.delivery_time,
+        primary_rows.salesperson,
+        lineage.driver_name,
+        lineage.vehicle_plate,
+
+        -- what
+        coalesce(totals.total_cylinders, 0) as total_cylinders,
+        coalesce(totals.metered_kg, 0) as metered_kg,
+        coalesce(totals.cylinder_kg, 0) + coalesce(totals.metered_kg, 0) as total_kg,
+
+        -- where it comes from
+        case
+            when lineage.in_history and lineage.in_app then 'history+app'
+            when lineage.in_history then 'history'
+            else 'app'
+        end as source_system,
+        lineage.source_rows,
+        lineage.app_delivery_id,
+        primary_rows.source_file,
+        primary_rows.source_sheet,
+        primary_rows.source_row,
+
+        -- the client as the history row names it, and whether the master disagrees
+        primary_rows.short_name as source_short_name,
+        primary_rows.address_raw as source_address,
+        coalesce(
+            primary_rows.source_system = 'history'
+            and (
+                primary_rows.short_name is distinct from customers.short_name
+                or primary_rows.address is distinct from customers.address
+            ),
+            false
+        ) as client_details_differ,
+
+        -- incremental watermark
+        lineage.last_load_id
+
+    from primary_rows
+    inner join lineage on primary_rows.delivery_key = lineage.delivery_key
+    left join totals on primary_rows.delivery_key = totals.delivery_key
+    left join customers on primary_rows.client_code = customers.client_code
+
+)
+
+select * from final

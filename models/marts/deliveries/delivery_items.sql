@@ -1,0 +1,53 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['client_code', 'delivery_date'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['client_code', 'delivery_date']}],
+        post_hook=[
+            "{{ ensure_foreign_key(['delivery_key'], ref('deliveries'), ['delivery_key'], 'cascade') }}"
+        ]
+    )
+}}
+{#- One row per delivery and product: the primary row's quantities (incremental:
+    macros/incremental_deliveries.sql). -#}
+with
+
+rows as (
+
+    select * from {{ ref('int_delivery_rows_classified') }}
+    where
+        source_role = 'primary'
+        {{ incremental_delivery_days(ref('int_delivery_rows_classified')) }}
+
+),
+
+items as (
+
+    select * from {{ ref('int_delivery_items_conformed') }}
+
+),
+
+final as (
+
+    select
+        rows.delivery_key,
+        items.product_code,
+        items.quantity,
+        items.source_column,
+        rows.client_code,
+        rows.delivery_date,
+        rows.last_load_id,
+        case when items.product_kind = 'metered' then 'kg' else 'cylinder' end as unit
+    from rows
+    inner join items
+        on
+            rows.source_system = items.source_system
+            and rows.source_file = items.source_file
+            and rows.source_sheet = items.source_sheet
+            and rows.source_row = items.source_row
+
+)
+
+select * from final

@@ -1,0 +1,123 @@
+-- depends_on: {{ source('delivery_history', 'sheet_99_104') }}
+-- depends_on: {{ source('delivery_history', 'sheet_105_109') }}
+-- depends_on: {{ source('delivery_history', 'sheet_110_114') }}
+{#- One row per row of every history sheet loaded: typed through the macros, with what could
+    not be typed flagged, never dropped. Product quantities keep their sheet headers; the
+    intermediate layer conforms them to product codes. -#}
+{%- set products = history_product_columns() -%}
+{%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
+{%- set relations = delivery_history_relations() %}
+
+with
+
+unioned as (
+
+    {% for relation in relations -%}
+    {%- set cols = raw_columns(relation) -%}
+    select
+        _load_id,
+        _source_file,
+        _source_sheet,
+        _source_row,
+        {{ '"客戶"' if '客戶' in cols else '"編號"' }} as client_code_raw,
+        "客戶簡稱" as short_name_raw,
+        "地址" as address_raw,
+        "業務員" as salesperson_raw,
+        "交易日期" as delivery_date_raw,
+        "交易時間" as delivery_time_raw,
+        {%- for p in products %}
+        {{ '"' ~ p ~ '"' if p in cols else 'cast(null as text)' }} as "{{ p }}",
+        {%- endfor %}
+        {{ '"最後十次日期"' if '最後十次日期' in cols else 'cast(null as text)' }} as last_dates_raw
+    from {{ relation }}
+    {% if not loop.last %}union all{% endif %}
+    {% else -%}
+    -- no history sheet is loaded yet: an empty relation of the same shape
+        select
+            cast(null as bigint) as _load_id,
+            cast(null as text) as _source_file,
+            cast(null as text) as _source_sheet,
+            cast(null as integer) as _source_row,
+            cast(null as text) as client_code_raw,
+            cast(null as text) as short_name_raw,
+            cast(null as text) as address_raw,
+            cast(null as text) as salesperson_raw,
+            cast(null as text) as delivery_date_raw,
+            cast(null as text) as delivery_time_raw,
+            {%- for p in products %}
+                cast(null as text) as "{{ p }}",
+            {%- endfor %}
+            cast(null as text) as last_dates_raw
+        where false
+    {%- endfor %}
+
+),
+
+cleaned as (
+
+    select
+        -- lineage
+        _source_file as source_file,
+        _source_sheet as source_sheet,
+        _source_row as source_row,
+        _load_id as load_id,
+
+        -- client: 客戶 (編號 in 99-104年), with the name and address the row repeats
+        {{ client_code('client_code_raw') }} as client_code,
+        client_code_raw,
+        {{ clean_text('short_name_raw') }} as short_name,
+        {{ clean_address('address_raw') }} as address,
+        address_raw,
+
+        -- when and by whom: 交易日期 (ROC or Gregorian, any of the forms seen), 交易時間, 業務員
+        {{ taiwan_date('delivery_date_raw', earliest, latest) }} as delivery_date,
+        {{ taiwan_date_reason('delivery_date_raw', earliest, latest) }} as delivery_date_reason,
+        delivery_date_raw,
+        case
+            when
+                {{ clean_text('delivery_time_raw') }}
+                ~ '^([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$'
+                then cast({{ clean_text('delivery_time_raw') }} as time)
+        end as delivery_time,
+        delivery_time_raw,
+        {{ clean_text('salesperson_raw') }} as salesperson,
+
+        -- quantities by product column: cylinders, or kg for 流量 (metered) columns
+        {%- for p in products %}
+            {{ to_numeric('"' ~ p ~ '"') }} as "{{ p }}",
+        {%- endfor %}
+
+        -- what the quantities hold, for the quarantine rules
+        (
+            {%- for p in products %}
+                (
+                    {{ clean_text('"' ~ p ~ '"') }} is not null
+                    and {{ to_numeric('"' ~ p ~ '"') }} is null
+                )
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %}
+        ) as has_invalid_quantity,
+        coalesce(
+            {%- for p in products %}
+                {{ to_numeric('"' ~ p ~ '"') }} < 0
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %},
+            false
+        ) as has_negative_quantity,
+        coalesce(
+            {%- for p in products %}
+                {{ to_numeric('"' ~ p ~ '"') }} > 0
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %},
+            false
+        ) as has_positive_quantity,
+
+        -- 最後十次日期: the client's previous delivery as the sheet saw it (not a fact of
+        -- this delivery; kept for lineage)
+        last_dates_raw
+
+    from unioned
+
+)
+
+select * from cleaned

@@ -1,0 +1,107 @@
+{#- One row per app delivery: typed through the macros, with what could not be typed flagged. -#}
+{%- set sizes = app_size_columns() -%}
+{%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
+
+with
+
+source as (
+
+    select * from {{ source('legacy_app', 'deliveries') }}
+
+),
+
+drivers as (
+
+    select
+        {{ to_numeric('id') }}::bigint as driver_id,
+        {{ clean_text('name') }} as driver_name
+    from {{ source('legacy_app', 'drivers') }}
+
+),
+
+vehicles as (
+
+    select
+        {{ to_numeric('id') }}::bigint as vehicle_id,
+        {{ clean_text('plate_number') }} as vehicle_plate
+    from {{ source('legacy_app', 'vehicles') }}
+
+),
+
+cleaned as (
+
+    select
+        -- lineage
+        source._source_file as source_file,
+        source._source_sheet as source_sheet,
+        source._source_row as source_row,
+        source._load_id as load_id,
+
+        -- keys
+        {{ to_numeric('source.id') }}::bigint as app_delivery_id,
+        {{ to_numeric('source.client_id') }}::bigint as app_client_id,
+        source.client_id as app_client_id_raw,
+
+        -- when: scheduled_date (ISO), the time it was delivered (or the slot's start)
+        {{ taiwan_date('source.scheduled_date', earliest, latest) }} as delivery_date,
+        {{ taiwan_date_reason('source.scheduled_date', earliest, latest) }}
+            as delivery_date_reason,
+        source.scheduled_date as delivery_date_raw,
+        coalesce(
+            case
+                when
+                    source.actual_delivery_time ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}'
+                    then cast(substr(source.actual_delivery_time, 12, 5) as time)
+            end,
+            case
+                when source.scheduled_time_start ~ '^[0-9]{2}:[0-9]{2}$'
+                    then cast(source.scheduled_time_start as time)
+            end
+        ) as delivery_time,
+
+        -- who and how
+        lower({{ clean_text('source.status') }}) as status,
+        {{ to_numeric('source.driver_id') }}::bigint as driver_id,
+        drivers.driver_name,
+        {{ to_numeric('source.vehicle_id') }}::bigint as vehicle_id,
+        vehicles.vehicle_plate,
+
+        -- cylinders delivered by size
+        {%- for kg, column in sizes.items() %}
+            {{ to_numeric('source.' ~ column) }} as {{ column }},
+        {%- endfor %}
+
+        -- what the quantities hold, for the quarantine rules
+        (
+            {%- for column in sizes.values() %}
+                (
+                    {{ clean_text('source.' ~ column) }} is not null
+                    and {{ to_numeric('source.' ~ column) }} is null
+                )
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %}
+        ) as has_invalid_quantity,
+        coalesce(
+            {%- for column in sizes.values() %}
+                {{ to_numeric('source.' ~ column) }} < 0
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %},
+            false
+        ) as has_negative_quantity,
+        coalesce(
+            {%- for column in sizes.values() %}
+                {{ to_numeric('source.' ~ column) }} > 0
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %},
+            false
+        ) as has_positive_quantity,
+
+        {{ clean_text('source.notes') }} as notes
+
+    from source
+    left join drivers on {{ to_numeric('source.driver_id') }}::bigint = drivers.driver_id
+    left join vehicles on {{ to_numeric('source.vehicle_id') }}::bigint = vehicles.vehicle_id
+
+)
+
+select * from cleaned

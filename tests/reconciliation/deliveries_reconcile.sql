@@ -1,0 +1,208 @@
+-- Every delivery source row is accounted for, exactly, per source (file and sheet, or the
+-- app's table): rows = rows of a delivery (primary or merged, delivery_sources) + rows
+-- quarantined. And every quantity column's source sum = its sum over the deliveries'
+-- items + the rows merged into a delivery + the quarantined rows. Returns the sources and
+-- columns that do not reconcile (none, when the migration lost nothing).
+with
+
+history as (
+
+    select * from {{ ref('stg_delivery_history__deliveries') }}
+
+),
+
+app as (
+
+    select * from {{ ref('stg_legacy_app__deliveries') }}
+
+),
+
+bridge as (
+
+    select * from {{ ref('delivery_sources') }}
+
+),
+
+quarantine as (
+
+    select * from {{ ref('delivery_quarantine') }}
+
+),
+
+source_rows as (
+
+    select
+        source_file,
+        source_sheet,
+        count(*) as source_rows
+    from history
+    group by source_file, source_sheet
+
+    union all
+
+    select
+        source_file,
+        source_sheet,
+        count(*) as source_rows
+    from app
+    group by source_file, source_sheet
+
+),
+
+accounted_rows as (
+
+    select
+        source_file,
+        source_sheet,
+        count(*) as accounted_rows
+    from (
+        select
+            source_file,
+            source_sheet
+        from bridge
+        union all
+        select
+            source_file,
+            source_sheet
+        from quarantine
+    ) as accounted
+    group by source_file, source_sheet
+
+),
+
+row_checks as (
+
+    select
+        coalesce(source_rows.source_file, accounted_rows.source_file) as source_file,
+        coalesce(source_rows.source_sheet, accounted_rows.source_sheet) as source_sheet,
+        'rows' as measure,
+        coalesce(source_rows.source_rows, 0) as source_value,
+        coalesce(accounted_rows.accounted_rows, 0) as accounted_value
+    from source_rows
+    full outer join accounted_rows
+        on
+            source_rows.source_file = accounted_rows.source_file
+            and source_rows.source_sheet = accounted_rows.source_sheet
+
+),
+
+-- quantities straight from staging, by source column
+source_sums as (
+
+    select
+        history.source_file,
+        history.source_sheet,
+        cells.source_column,
+        sum(cells.quantity) as quantity
+    from history
+    cross join
+        lateral (
+            values
+            {%- for p in history_product_columns() %}
+                ('{{ p }}', history."{{ p }}"){% if not loop.last %},{% endif %}
+            {%- endfor %}
+        ) as cells (source_column, quantity)
+    group by history.source_file, history.source_sheet, cells.source_column
+
+    union all
+
+    select
+        app.source_file,
+        app.source_sheet,
+        cells.source_column,
+        sum(cells.quantity) as quantity
+    from app
+    cross join
+        lateral (
+            values
+            {%- for column in app_size_columns().values() %}
+                ('{{ column }}', app.{{ column }}){% if not loop.last %},{% endif %}
+            {%- endfor %}
+        ) as cells (source_column, quantity)
+    group by app.source_file, app.source_sheet, cells.source_column
+
+),
+
+-- the same quantities as the final tables hold them
+delivered as (
+
+    select
+        deliveries.source_file,
+        deliveries.source_sheet,
+        items.source_column,
+        items.quantity
+    from {{ ref('delivery_items') }} as items
+    inner join {{ ref('deliveries') }} as deliveries
+        on items.delivery_key = deliveries.delivery_key
+
+),
+
+set_aside as (
+
+    select
+        conformed.source_file,
+        conformed.source_sheet,
+        conformed.source_column,
+        conformed.quantity
+    from {{ ref('int_delivery_items_conformed') }} as conformed
+    where exists (
+        select 1 from bridge
+        where
+            bridge.source_role = 'merged'
+            and bridge.source_file = conformed.source_file
+            and bridge.source_sheet = conformed.source_sheet
+            and bridge.source_row = conformed.source_row
+    )
+    or exists (
+        select 1 from quarantine
+        where
+            quarantine.source_file = conformed.source_file
+            and quarantine.source_sheet = conformed.source_sheet
+            and quarantine.source_row = conformed.source_row
+    )
+
+),
+
+accounted_sums as (
+
+    select
+        source_file,
+        source_sheet,
+        source_column,
+        sum(quantity) as quantity
+    from (
+        select * from delivered
+        union all
+        select * from set_aside
+    ) as accounted
+    group by source_file, source_sheet, source_column
+
+),
+
+sum_checks as (
+
+    select
+        source_sums.source_file,
+        source_sums.source_sheet,
+        'sum of ' || source_sums.source_column as measure,
+        coalesce(source_sums.quantity, 0) as source_value,
+        coalesce(accounted_sums.quantity, 0) as accounted_value
+    from source_sums
+    left join accounted_sums
+        on
+            source_sums.source_file = accounted_sums.source_file
+            and source_sums.source_sheet = accounted_sums.source_sheet
+            and source_sums.source_column = accounted_sums.source_column
+
+),
+
+checks as (
+
+    select * from row_checks
+    union all
+    select * from sum_checks
+
+)
+
+select * from checks
+where source_value <> accounted_value
