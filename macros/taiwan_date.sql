@@ -29,6 +29,27 @@
 {%- endmacro %}
 
 
+{#-
+    Both answers of one parse, for a model that needs the date and the reason of many rows:
+    the date as ISO text (YYYY-MM-DD), or '!' and the reason ('!unparseable'). Split it with
+    taiwan_date_of_outcome and taiwan_date_reason_of_outcome in a later CTE; parsing twice
+    (taiwan_date and taiwan_date_reason) costs twice.
+-#}
+{% macro taiwan_date_outcome(value, earliest=none, latest=none) -%}
+    {{ postgres__taiwan_date_parsed(value, earliest, latest, 'outcome') }}
+{%- endmacro %}
+
+
+{% macro taiwan_date_of_outcome(outcome) -%}
+    case when left({{ outcome }}, 1) <> '!' then cast({{ outcome }} as date) end
+{%- endmacro %}
+
+
+{% macro taiwan_date_reason_of_outcome(outcome) -%}
+    case when left({{ outcome }}, 1) = '!' then substr({{ outcome }}, 2) end
+{%- endmacro %}
+
+
 {% macro postgres__taiwan_date(value, earliest=none, latest=none) -%}
     {{ postgres__taiwan_date_parsed(value, earliest, latest, 'parsed_date') }}
 {%- endmacro %}
@@ -79,6 +100,7 @@
 {%- set selected = {
     'parsed_date': 'case when reason is null then calendar_date end',
     'reason': 'reason',
+    'outcome': "coalesce(case when reason is null then calendar_date::text end, '!' || reason)",
 }[output] -%}
 (
     with td_input as materialized (

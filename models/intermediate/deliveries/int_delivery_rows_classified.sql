@@ -179,14 +179,19 @@ described as (
         all_rows.*,
         row_items.items_text,
         row_sizes.size_signature,
-        md5(concat_ws(
-            '|',
-            all_rows.client_code,
-            all_rows.delivery_date,
-            all_rows.delivery_time,
-            all_rows.salesperson,
-            row_items.items_text
-        )) as content_hash
+        -- what makes two history rows the same delivery (rule 2); an app row is only itself
+        case
+            when all_rows.source_system = 'history'
+                then md5(concat_ws(
+                    '|',
+                    all_rows.client_code,
+                    all_rows.delivery_date,
+                    all_rows.delivery_time,
+                    all_rows.salesperson,
+                    row_items.items_text
+                ))
+            else md5('app|' || all_rows.app_delivery_id::text)
+        end as content_hash
     from (
         select * from history_rows
         union all
@@ -207,174 +212,133 @@ described as (
 
 ),
 
--- rule 2: history rows of the same content; the first is the delivery's primary row
-history_copies as (
+-- The rules below are window functions over the rows that are not quarantined, never
+-- self-joins: PostgreSQL cannot estimate joins between CTEs, and a nested loop over
+-- 500k rows would take hours.
+candidates as (
 
-    select
-        *,
-        row_number() over (
-            partition by client_code, delivery_date, content_hash
-            order by source_file, source_sheet, source_row
-        ) as nth_copy
-    from described
-    where source_system = 'history' and quarantine_reason is null
+    select * from described
+    where quarantine_reason is null
 
 ),
 
-history_primary as (
+-- rule 2: history rows of the same content are one delivery; the first row is primary
+copies as (
+
+    select
+        *,
+        case
+            when source_system = 'history'
+                then dense_rank() over (
+                    partition by source_system, client_code, delivery_date
+                    order by delivery_time nulls last, content_hash
+                )
+        end as history_ordinal,
+        row_number() over same_content as nth_copy,
+        first_value(source_file) over same_content as first_source_file,
+        first_value(source_sheet) over same_content as first_source_sheet,
+        first_value(source_row) over same_content as first_source_row
+    from candidates
+    window same_content as (
+        partition by source_system, client_code, delivery_date, content_hash
+        order by source_file, source_sheet, source_row
+    )
+
+),
+
+-- rule 3: number the history deliveries and the app rows of each client, day and sizes
+numbered as (
 
     select
         *,
         row_number() over (
+            partition by client_code, delivery_date, size_signature, source_system, nth_copy = 1
+            order by history_ordinal, app_delivery_id
+        ) as nth_of_signature,
+        max(history_ordinal) over (
             partition by client_code, delivery_date
-            order by delivery_time nulls last, content_hash
-        ) as ordinal,
-        row_number() over (
-            partition by client_code, delivery_date, size_signature
-            order by delivery_time nulls last, content_hash
-        ) as nth_of_signature
-    from history_copies
-    where nth_copy = 1
+        ) as history_deliveries
+    from copies
 
 ),
 
-history_merged as (
-
-    select
-        history_copies.*,
-        history_primary.ordinal,
-        history_primary.source_file as primary_source_file,
-        history_primary.source_sheet as primary_source_sheet,
-        history_primary.source_row as primary_source_row
-    from history_copies
-    inner join history_primary
-        on
-            history_copies.client_code = history_primary.client_code
-            and history_copies.delivery_date = history_primary.delivery_date
-            and history_copies.content_hash = history_primary.content_hash
-    where history_copies.nth_copy > 1
-
-),
-
--- rule 3: app deliveries paired with history deliveries of the same client, day and sizes
-app_candidates as (
+-- ... and pair the n-th app row with the n-th history delivery
+paired as (
 
     select
         *,
-        row_number() over (
-            partition by client_code, delivery_date, size_signature
-            order by app_delivery_id
-        ) as nth_of_signature
-    from described
-    where source_system = 'app' and quarantine_reason is null
+        max(history_ordinal) filter (
+            where source_system = 'history' and nth_copy = 1
+        ) over same_pair as paired_ordinal,
+        max(source_file) filter (
+            where source_system = 'history' and nth_copy = 1
+        ) over same_pair as paired_source_file,
+        max(source_sheet) filter (
+            where source_system = 'history' and nth_copy = 1
+        ) over same_pair as paired_source_sheet,
+        max(source_row) filter (
+            where source_system = 'history' and nth_copy = 1
+        ) over same_pair as paired_source_row
+    from numbered
+    window same_pair as (
+        partition by client_code, delivery_date, size_signature, nth_of_signature
+    )
 
 ),
 
-app_paired as (
-
-    select
-        app_candidates.*,
-        history_primary.ordinal as history_ordinal,
-        history_primary.source_file as primary_source_file,
-        history_primary.source_sheet as primary_source_sheet,
-        history_primary.source_row as primary_source_row
-    from app_candidates
-    left join history_primary
-        on
-            app_candidates.client_code = history_primary.client_code
-            and app_candidates.delivery_date = history_primary.delivery_date
-            and app_candidates.size_signature = history_primary.size_signature
-            and app_candidates.nth_of_signature = history_primary.nth_of_signature
-
-),
-
-history_per_day as (
-
-    select
-        client_code,
-        delivery_date,
-        count(*) as deliveries
-    from history_primary
-    group by client_code, delivery_date
-
-),
-
-app_only as (
-
-    select
-        app_paired.*,
-        coalesce(history_per_day.deliveries, 0) + row_number() over (
-            partition by app_paired.client_code, app_paired.delivery_date
-            order by app_paired.delivery_time nulls last, app_paired.app_delivery_id
-        ) as ordinal
-    from app_paired
-    left join history_per_day
-        on
-            app_paired.client_code = history_per_day.client_code
-            and app_paired.delivery_date = history_per_day.delivery_date
-    where app_paired.history_ordinal is null
-
-),
-
+-- the app rows left unpaired are deliveries of their own, after the history's of the day
 decided as (
 
     select
         {{ delivery_row_columns() }},
-        'primary' as source_role,
-        null::text as merge_rule,
-        ordinal,
-        source_file as primary_source_file,
-        source_sheet as primary_source_sheet,
-        source_row as primary_source_row
-    from history_primary
-
-    union all
-
-    select
-        {{ delivery_row_columns() }},
-        'merged' as source_role,
-        'exact_duplicate' as merge_rule,
-        ordinal,
-        primary_source_file,
-        primary_source_sheet,
-        primary_source_row
-    from history_merged
-
-    union all
-
-    select
-        {{ delivery_row_columns() }},
-        'merged' as source_role,
-        'same_event_in_app' as merge_rule,
-        history_ordinal as ordinal,
-        primary_source_file,
-        primary_source_sheet,
-        primary_source_row
-    from app_paired
-    where history_ordinal is not null
-
-    union all
-
-    select
-        {{ delivery_row_columns() }},
-        'primary' as source_role,
-        null::text as merge_rule,
-        ordinal,
-        source_file as primary_source_file,
-        source_sheet as primary_source_sheet,
-        source_row as primary_source_row
-    from app_only
+        case
+            when source_system = 'history' and nth_copy = 1 then 'primary'
+            when source_system = 'history' then 'merged'
+            when paired_ordinal is not null then 'merged'
+            else 'primary'
+        end as source_role,
+        case
+            when source_system = 'history' and nth_copy > 1 then 'exact_duplicate'
+            when source_system = 'app' and paired_ordinal is not null then 'same_event_in_app'
+        end as merge_rule,
+        case
+            when source_system = 'history' then history_ordinal
+            when paired_ordinal is not null then paired_ordinal
+            else coalesce(history_deliveries, 0) + row_number() over (
+                partition by
+                    client_code,
+                    delivery_date,
+                    source_system = 'app' and paired_ordinal is null
+                order by delivery_time nulls last, app_delivery_id
+            )
+        end as ordinal,
+        case
+            when source_system = 'history' then first_source_file
+            when paired_ordinal is not null then paired_source_file
+            else source_file
+        end as primary_source_file,
+        case
+            when source_system = 'history' then first_source_sheet
+            when paired_ordinal is not null then paired_source_sheet
+            else source_sheet
+        end as primary_source_sheet,
+        case
+            when source_system = 'history' then first_source_row
+            when paired_ordinal is not null then paired_source_row
+            else source_row
+        end as primary_source_row
+    from paired
 
     union all
 
     select
         {{ delivery_row_columns() }},
         'quarantined' as source_role,
-        null::text as merge_rule,
-        null::bigint as ordinal,
-        null::text as primary_source_file,
-        null::text as primary_source_sheet,
-        null::integer as primary_source_row
+        cast(null as text) as merge_rule,
+        cast(null as bigint) as ordinal,
+        cast(null as text) as primary_source_file,
+        cast(null as text) as primary_source_sheet,
+        cast(null as integer) as primary_source_row
     from described
     where quarantine_reason is not null
 

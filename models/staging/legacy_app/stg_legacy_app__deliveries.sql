@@ -1,4 +1,6 @@
-{#- One row per app delivery: typed through the macros, with what could not be typed flagged. -#}
+{{ config(materialized='table') }}
+{#- One row per app delivery: typed through the macros, with what could not be typed
+    flagged. A table, not a view, like stg_delivery_history__deliveries. -#}
 {%- set sizes = app_size_columns() -%}
 {%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
 
@@ -28,7 +30,7 @@ vehicles as (
 
 ),
 
-cleaned as (
+typed as materialized (
 
     select
         -- lineage
@@ -43,18 +45,18 @@ cleaned as (
         source.client_id as app_client_id_raw,
 
         -- when: scheduled_date (ISO), the time it was delivered (or the slot's start)
-        {{ taiwan_date('source.scheduled_date', earliest, latest) }} as delivery_date,
-        {{ taiwan_date_reason('source.scheduled_date', earliest, latest) }}
-            as delivery_date_reason,
+        {{ taiwan_date_outcome('source.scheduled_date', earliest, latest) }}
+            as delivery_date_outcome,
         source.scheduled_date as delivery_date_raw,
         coalesce(
             case
                 when
-                    source.actual_delivery_time ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}'
+                    source.actual_delivery_time
+                    ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]([01][0-9]|2[0-3]):[0-5][0-9]'
                     then cast(substr(source.actual_delivery_time, 12, 5) as time)
             end,
             case
-                when source.scheduled_time_start ~ '^[0-9]{2}:[0-9]{2}$'
+                when source.scheduled_time_start ~ '^([01][0-9]|2[0-3]):[0-5][0-9]$'
                     then cast(source.scheduled_time_start as time)
             end
         ) as delivery_time,
@@ -67,40 +69,71 @@ cleaned as (
         vehicles.vehicle_plate,
 
         -- cylinders delivered by size
-        {%- for kg, column in sizes.items() %}
+        {%- for column in sizes.values() %}
             {{ to_numeric('source.' ~ column) }} as {{ column }},
         {%- endfor %}
 
-        -- what the quantities hold, for the quarantine rules
-        (
-            {%- for column in sizes.values() %}
-                (
-                    {{ clean_text('source.' ~ column) }} is not null
-                    and {{ to_numeric('source.' ~ column) }} is null
-                )
-                {%- if not loop.last %} or{% endif %}
-            {%- endfor %}
-        ) as has_invalid_quantity,
-        coalesce(
-            {%- for column in sizes.values() %}
-                {{ to_numeric('source.' ~ column) }} < 0
-                {%- if not loop.last %} or{% endif %}
-            {%- endfor %},
-            false
-        ) as has_negative_quantity,
-        coalesce(
-            {%- for column in sizes.values() %}
-                {{ to_numeric('source.' ~ column) }} > 0
-                {%- if not loop.last %} or{% endif %}
-            {%- endfor %},
-            false
-        ) as has_positive_quantity,
+        -- quantity cells that hold something (a number or not)
+        {%- for column in sizes.values() %}
+            ({{ clean_text('source.' ~ column) }} is not null)::int
+            {%- if not loop.last %} +{% endif %}
+        {%- endfor %} as filled_quantity_cells,
 
         {{ clean_text('source.notes') }} as notes
 
     from source
     left join drivers on {{ to_numeric('source.driver_id') }}::bigint = drivers.driver_id
     left join vehicles on {{ to_numeric('source.vehicle_id') }}::bigint = vehicles.vehicle_id
+
+),
+
+cleaned as (
+
+    select
+        source_file,
+        source_sheet,
+        source_row,
+        load_id,
+        app_delivery_id,
+        app_client_id,
+        app_client_id_raw,
+        {{ taiwan_date_of_outcome('delivery_date_outcome') }} as delivery_date,
+        {{ taiwan_date_reason_of_outcome('delivery_date_outcome') }} as delivery_date_reason,
+        delivery_date_raw,
+        delivery_time,
+        status,
+        driver_id,
+        driver_name,
+        vehicle_id,
+        vehicle_plate,
+        {%- for column in sizes.values() %}
+            {{ column }},
+        {%- endfor %}
+
+        -- what the quantities hold, for the quarantine rules
+        filled_quantity_cells > (
+            {%- for column in sizes.values() %}
+                ({{ column }} is not null)::int
+                {%- if not loop.last %} +{% endif %}
+            {%- endfor %}
+        ) as has_invalid_quantity,
+        coalesce(
+            {%- for column in sizes.values() %}
+                {{ column }} < 0
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %},
+            false
+        ) as has_negative_quantity,
+        coalesce(
+            {%- for column in sizes.values() %}
+                {{ column }} > 0
+                {%- if not loop.last %} or{% endif %}
+            {%- endfor %},
+            false
+        ) as has_positive_quantity,
+        notes
+
+    from typed
 
 )
 
