@@ -148,12 +148,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     expected = verify.read_expected(Path(args.sample))
     with connection.connect(autocommit=True) as conn:
         checks = verify.raw_checks(conn, expected) + verify.customer_checks(conn, expected)
+        checks += verify.delivery_checks(conn, expected)
     table = Table(title=f"database against {args.sample}")
     for col in ("what", "expected", "in database", ""):
         table.add_column(col, justify="right" if col in {"expected", "in database"} else "left")
     for c in checks:
         actual = "missing" if c.actual is None else f"{c.actual:,}"
-        table.add_row(c.what, f"{c.expected:,}", actual, "ok" if c.ok else "[red]DIFFERS[/]")
+        table.add_row(
+            escape(c.what), f"{c.expected:,}", actual, "ok" if c.ok else "[red]DIFFERS[/]"
+        )
     out.print(table)
     bad = [c for c in checks if not c.ok]
     out.print(f"{len(checks) - len(bad)} of {len(checks)} checks match expected.json")

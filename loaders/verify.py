@@ -1,13 +1,15 @@
 """Compare what the database holds with a sample's expected.json (the ground truth).
 
 The raw layer, source by source (rows staged in `raw` against `data_rows`), and, once
-`dbt build` has run, the customers and their quarantine. Later issues add the deliveries.
+`dbt build` has run, the customers and the deliveries: every count, every product total, the
+reconciliation of each source, and each defect instance's outcome found by its source row.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -20,8 +22,8 @@ from loaders.naming import table_name
 @dataclass
 class Check:
     what: str
-    expected: int
-    actual: int | None  # None: not in the database
+    expected: int | Decimal
+    actual: int | Decimal | None  # None: not in the database
 
     @property
     def ok(self) -> bool:
@@ -77,3 +79,130 @@ def customer_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
             )
         )
     return checks
+
+
+DELIVERY_SOURCES = ("history", "app")
+
+
+def _is_delivery_source(expected: dict, file: str, sheet: str) -> bool:
+    for r in expected["outcomes"]["reconciliation"]:
+        if (r["file"], r["sheet"]) == (file, sheet):
+            return sheet not in {"客戶資料", "clients"}
+    return False
+
+
+def delivery_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
+    """Deliveries, items, quarantine, reconciliation and defect outcomes (after dbt build)."""
+    exists = conn.execute("select to_regclass('marts.deliveries') is not null").fetchone()
+    if not (exists and exists[0]):
+        return []
+    want = expected["outcomes"]["deliveries"]
+    one = lambda q: conn.execute(q).fetchone()[0]  # noqa: E731
+    checks = [
+        Check("deliveries", want["count"], one("select count(*) from marts.deliveries")),
+        Check("delivery items", want["items"], one("select count(*) from marts.delivery_items")),
+    ]
+    got = dict(conn.execute("select source_system, count(*) from marts.deliveries group by 1"))
+    for system in sorted(set(want["by_source_system"]) | set(got)):
+        checks.append(
+            Check(
+                f"deliveries from {system}",
+                want["by_source_system"].get(system, 0),
+                got.get(system, 0),
+            )
+        )
+    got = dict(conn.execute("select reason, count(*) from marts.delivery_quarantine group by 1"))
+    for reason in sorted(set(want["quarantine"]) | set(got)):
+        checks.append(
+            Check(
+                f"delivery quarantine: {reason}",
+                want["quarantine"].get(reason, 0),
+                got.get(reason, 0),
+            )
+        )
+    got = dict(
+        conn.execute("select product_code, sum(quantity) from marts.delivery_items group by 1")
+    )
+    for code in sorted(set(want["product_totals"]) | set(got)):
+        checks.append(
+            Check(
+                f"delivered {code}",
+                Decimal(str(want["product_totals"].get(code, 0))),
+                got.get(code, Decimal(0)),
+            )
+        )
+    split: dict[tuple[str, str], dict[str, int]] = {}
+    for file, sheet, role, n in conn.execute(
+        "select source_file, source_sheet, source_role, count(*) from marts.delivery_sources"
+        " group by 1, 2, 3 union all select source_file, source_sheet, 'quarantined', count(*)"
+        " from marts.delivery_quarantine group by 1, 2"
+    ):
+        split.setdefault((file, sheet), {})[role] = n
+    for r in expected["outcomes"]["reconciliation"]:
+        if not _is_delivery_source(expected, r["file"], r["sheet"]):
+            continue
+        have = split.get((r["file"], r["sheet"]), {})
+        for outcome, role in (
+            ("final", "primary"),
+            ("merged", "merged"),
+            ("quarantined", "quarantined"),
+        ):
+            checks.append(
+                Check(f"{r['file']}: {r['sheet']}: {outcome}", r[outcome], have.get(role, 0))
+            )
+    return checks + _defect_checks(conn, expected)
+
+
+def _defect_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
+    """Per delivery defect kind: instances whose source row reached the expected outcome."""
+    rows = []
+    for g in expected["defects"]:
+        if not _is_delivery_source(expected, g["file"], g["sheet"]):
+            continue
+        for i in g["instances"]:
+            into = i.get("merged_into") or {}
+            exp = i.get("expect") or {}
+            rows.append(
+                (
+                    g["kind"], g["file"], g["sheet"], i["row"], g["outcome"], g.get("reason"),
+                    g.get("merged_into_file"), into.get("sheet"), into.get("row"),
+                    exp.get("date"), exp.get("client_code"),
+                    g.get("flag") == "client_detail_mismatch",
+                )
+            )  # fmt: skip
+    if not rows:
+        return []
+    conn.execute(
+        "create temp table if not exists verify_defects (kind text, file text, sheet text,"
+        " row integer, outcome text, reason text, into_file text, into_sheet text,"
+        " into_row integer, day date, client_code text, flagged boolean)"
+    )
+    conn.execute("truncate verify_defects")
+    with conn.cursor().copy("copy verify_defects from stdin") as copy:
+        for row in rows:
+            copy.write_row(row)
+    reached = conn.execute(
+        """
+        select w.kind, count(*), count(*) filter (where case
+            when w.outcome = 'quarantined' then q.reason is not distinct from w.reason
+            when w.outcome = 'merged' then b.source_role = 'merged'
+                and (b.primary_source_file, b.primary_source_sheet, b.primary_source_row)
+                    = (w.into_file, w.into_sheet, w.into_row)
+            else b.source_role = 'primary'
+                and (w.day is null or d.delivery_date = w.day)
+                and (w.client_code is null or d.client_code = w.client_code)
+                and d.client_details_differ = w.flagged
+            end)
+        from verify_defects as w
+        left join marts.delivery_quarantine as q
+            on (q.source_file, q.source_sheet, q.source_row) = (w.file, w.sheet, w.row)
+        left join marts.delivery_sources as b
+            on (b.source_file, b.source_sheet, b.source_row) = (w.file, w.sheet, w.row)
+        left join marts.deliveries as d on d.delivery_key = b.delivery_key
+        group by w.kind
+        order by w.kind
+        """
+    ).fetchall()
+    return [
+        Check(f"defect {kind}: rows with the expected outcome", n, ok) for kind, n, ok in reached
+    ]

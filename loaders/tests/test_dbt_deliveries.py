@@ -14,6 +14,7 @@ import os
 import re
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,18 +31,25 @@ DELIVERY_SHEETS = {(HISTORY, "99-104年"), (HISTORY, "105-109年"), (HISTORY, "1
 DELIVERY_SHEETS.add((APP, "deliveries"))
 
 
-def load(env: dict[str, str], path) -> None:
-    """`luckygas load PATH` with `env` as the process environment's PG* variables."""
+@contextmanager
+def environ(env: dict[str, str]):
+    """The process environment with `env` set, as the CLI reads PG* from it."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        assert main(["load", str(path)]) == 0
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def load(env: dict[str, str], path) -> None:
+    """`luckygas load PATH` against the database `env` names."""
+    with environ(env):
+        assert main(["load", str(path)]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +249,19 @@ def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
                 " values (md5('no such delivery'), 'GAS-C20-R', 1, 'cylinder', '20公斤',"
                 " '1234567', date '2024-01-01', 1)"
             )
+
+
+def test_luckygas_verify_checks_every_delivery_figure(built, capsys):
+    """The full-scale command (`make demo`) on the small sample: every check matches."""
+    conninfo, expected, _, _, sample = built
+    env = {k: v for k, v in built[3].items() if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE"}}
+    with environ(env):
+        assert main(["verify", str(sample)]) == 0
+    out = capsys.readouterr().out
+    kinds = {g["kind"] for g in delivery_groups(expected)}
+    for kind in kinds:
+        assert f"defect {kind}: rows with the expected outcome" in out
+    assert "deliveries from history+app" in out and "DIFFERS" not in out
 
 
 def test_reconciliation_fails_when_a_row_goes_missing(built):
