@@ -348,3 +348,30 @@ def test_flagged_history_rows_are_the_d06_warnings(built):
         for i in g["instances"]
     }
     assert warned == flagged and flagged
+
+
+def test_docs_generate_describes_every_mart_column(built):
+    """`dbt docs generate` works, and every column of every mart table has a description."""
+    _, _, _, env, _ = built
+    docs = run_dbt(["docs", "generate"], env)
+    assert docs.returncode == 0, docs.stdout[-3000:]
+    target = Path(env["DBT_TARGET_PATH"])
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))
+    marts = {
+        uid: node
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and node["schema"] == "marts"
+    }
+    assert {"deliveries", "delivery_items", "delivery_sources", "delivery_quarantine"} <= {
+        n["name"] for n in marts.values()
+    }
+    undescribed = []
+    for uid, node in marts.items():
+        assert node["description"].strip(), uid
+        in_database = catalog["nodes"][uid]["columns"]
+        for column in in_database:
+            described = node["columns"].get(column, {}).get("description", "").strip()
+            if not described:
+                undescribed.append(f"{node['name']}.{column}")
+    assert undescribed == []
