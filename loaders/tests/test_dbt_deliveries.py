@@ -375,3 +375,22 @@ def test_docs_generate_describes_every_mart_column(built):
             if not described:
                 undescribed.append(f"{node['name']}.{column}")
     assert undescribed == []
+
+
+def test_compound_uniqueness_expectation_catches_a_repeated_row(built):
+    """tests/generic/expect_compound_columns_to_be_unique, on a copy with one row twice."""
+    conninfo, _, _, env, _ = built
+    compiled = Path(env["DBT_TARGET_PATH"]) / "compiled" / "luckygas" / "models"
+    (path,) = compiled.rglob("expect_compound_columns_to_be_*.sql")
+    sql = path.read_text(encoding="utf-8")
+    relation = re.search(r'"[^"]+"\."intermediate"\."int_delivery_rows_classified"', sql)
+    assert relation
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "create temp table fx_unique as"
+            " select * from intermediate.int_delivery_rows_classified order by source_row limit 50"
+        )
+        check = f"select count(*) from ({sql.replace(relation.group(0), 'pg_temp.fx_unique')}) as t"
+        assert conn.execute(check).fetchone()[0] == 0
+        conn.execute("insert into fx_unique select * from fx_unique limit 1")
+        assert conn.execute(check).fetchone()[0] == 1
