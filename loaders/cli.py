@@ -44,7 +44,9 @@ def _cmd_db(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from loaders.sample.generate import generate
 
-    generate(Path(args.out), scale=args.scale, seed=args.seed, console=err)
+    generate(
+        Path(args.out), scale=args.scale, seed=args.seed, console=err, increment=args.increment
+    )
     return 0
 
 
@@ -204,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="directory to write the files into")
     sample.add_argument("--scale", choices=["small", "full"], default="small")
     sample.add_argument("--seed", type=int, default=20250521)
+    sample.add_argument(
+        "--increment",
+        action="store_true",
+        help="write only the daily-load increment of that sample (a further history workbook,"
+        " 2025-05-21 to 2025-06-20) and expected-increment.json",
+    )
     sample.set_defaults(func=_cmd_sample)
     return parser
 

@@ -114,8 +114,9 @@ class HistoryRow:
     column: str | None = None  # the header of the cell the defect sits in
     reason: str | None = None
     expect: dict | None = None
-    dup_of: HistoryRow | None = None
+    dup_of: HistoryRow | None = None  # the row it repeats (merged into), in `dup_of.file`
     row: int = 0
+    file: str = P.HISTORY_FILE  # the workbook that holds the row
 
 
 @dataclass
@@ -144,12 +145,16 @@ class DeliveryPlan:
     duplicates: int = 0
 
 
-def _day_weights(start: date, end: date) -> tuple[list[date], list[float]]:
+def _day_weights(
+    start: date, end: date, growth_span: float = 2.0
+) -> tuple[list[date], list[float]]:
+    """Each day's weight: business grows linearly by `growth_span` (threefold by default) over
+    the period; Saturdays and Sundays are quieter, the first week of February quietest."""
     days, weights = [], []
     span = (end - start).days
     d = start
     while d <= end:
-        growth = 1.0 + 2.0 * (d - start).days / span
+        growth = 1.0 + growth_span * (d - start).days / span
         week = {5: 0.8, 6: 0.35}.get(d.weekday(), 1.0)
         lunar = 0.3 if (d.month == 2 and d.day <= 7) else 1.0
         days.append(d)

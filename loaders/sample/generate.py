@@ -12,6 +12,8 @@ import multiprocessing
 import re
 import time
 from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -26,12 +28,12 @@ from loaders.sample.deliveries import (
     APP_SHARED_SHARE,
     DATE_MAX,
     DATE_MIN,
-    HISTORY_SHEETS,
+    AppDelivery,
     HistoryRow,
     history_headers,
     plan_deliveries,
 )
-from loaders.sample.model import Client, rng_for, scale_count
+from loaders.sample.model import Client, Event, rng_for, scale_count
 from loaders.sample.truth import (
     FLAGGED,
     LOADED,
@@ -43,7 +45,7 @@ from loaders.sample.truth import (
     Instance,
     Truth,
 )
-from loaders.sample.xlsx import Workbook
+from loaders.sample.xlsx import CREATED, Workbook
 
 GENERATOR_VERSION = "1"
 SCALES = {
@@ -148,27 +150,39 @@ def _client_defects(truth: Truth, clients: list[Client]) -> None:
 
 
 def generate(
-    out: Path, scale: str = "small", seed: int = 20250521, console: Console | None = None
+    out: Path,
+    scale: str = "small",
+    seed: int = 20250521,
+    console: Console | None = None,
+    increment: bool = False,
 ) -> dict:
-    """Write the sample into `out`; returns the expected.json document."""
+    """Write the sample into `out`; returns the expected.json document.
+
+    With `increment`, write only the daily-load increment of that sample (its base files are
+    planned in memory, not written) and expected-increment.json: see `increment.py`.
+    """
+    from loaders.sample.increment import generate_increment
+
+    if scale not in SCALES:
+        raise UserError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output directory {out}: {exc.strerror}") from exc
     # Millions of small objects and no reference cycles worth collecting: the cyclic garbage
     # collector only rescans them (it doubled the planning time at full scale).
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _generate(Path(out), scale, seed, console or Console(stderr=True))
+        run = generate_increment if increment else _generate
+        return run(out, scale, seed, console or Console(stderr=True))
     finally:
         if was_enabled:
             gc.enable()
 
 
 def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
-    if scale not in SCALES:
-        raise UserError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create output directory {out}: {exc.strerror}") from exc
     n_clients, row_factor = SCALES[scale]
     started = time.perf_counter()
 
@@ -272,8 +286,9 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
         truth.add("app_test_client", P.APP_FILE, "clients", "client_code", QUARANTINED,
                   Instance(app_id, code), reason="test_client")  # fmt: skip
 
-    recon = _delivery_defects(truth, plan)
-    outcomes = _outcomes(plan, clients, recon)
+    recon = _delivery_defects(truth, {P.HISTORY_FILE: plan.history}, plan.app)
+    history_rows = (hr for rows in plan.history.values() for hr in rows)
+    outcomes = _outcomes(clients, plan.events, history_rows, plan.app, recon)
     truth.column_sums = _column_sums(plan)
 
     writer.join()
@@ -321,70 +336,36 @@ def dump_expected(doc: dict) -> str:
     return re.sub(r'"\\u0000instances\\u0000(\d+)"', instances, text) + "\n"
 
 
-def _write_history(path: Path, sheets: dict[str, list[HistoryRow]]) -> None:
-    wb = Workbook(path)
-    for name, _, _ in HISTORY_SHEETS:
-        rows = sheets[name]
+def _write_history(
+    path: Path, sheets: dict[str, list[HistoryRow]], created: datetime = CREATED
+) -> None:
+    wb = Workbook(path, created)
+    for name, rows in sheets.items():
         wb.sheet(name, [history_headers(name)] + [r.cells for r in rows])
     wb.close()
 
 
-def _delivery_defects(truth: Truth, plan) -> dict:
-    """Record every history and app row that is not a plain delivery; returns reconciliation."""
-    recon: dict[str, dict[str, int]] = {}
-    hf = P.HISTORY_FILE
-    for sheet, rows in plan.history.items():
-        r = recon[sheet] = {"rows": len(rows), "final": 0, "merged": 0, "quarantined": 0}
-        first = history_headers(sheet)[0]
-        for hr in rows:
-            column = first if hr.column == "客戶" else hr.column
-            cell = None
-            if column is not None:
-                cell = hr.cells[history_headers(sheet).index(column)]
-            if hr.dup_of is not None:
-                r["merged"] += 1
-                truth.add("exact_duplicate", hf, sheet, None, MERGED, merged_into_file=hf, instance=
-                          Instance(hr.row, merged_into={"sheet": sheet, "row": hr.dup_of.row}, has_cell=False))  # fmt: skip
-            elif hr.reason:
-                r["quarantined"] += 1
-                truth.add(
-                    hr.kind,
-                    hf,
-                    sheet,
-                    column,
-                    QUARANTINED,
-                    Instance(hr.row, cell, hr.expect, has_cell=column is not None),
-                    reason=hr.reason,
-                )
-            else:
-                r["final"] += 1
-                if hr.kind == "client_detail_mismatch":
-                    truth.add(
-                        hr.kind,
-                        hf,
-                        sheet,
-                        column,
-                        FLAGGED,
-                        Instance(hr.row, cell, hr.expect, has_cell=column is not None),
-                        flag="client_detail_mismatch",
-                    )
-                elif hr.kind:
-                    truth.add(
-                        hr.kind,
-                        hf,
-                        sheet,
-                        column,
-                        LOADED,
-                        Instance(hr.row, cell, hr.expect, has_cell=column is not None),
-                    )
-    r = recon["deliveries"] = {"rows": len(plan.app), "final": 0, "merged": 0, "quarantined": 0}
+def _delivery_defects(
+    truth: Truth, history: dict[str, dict[str, list[HistoryRow]]], app: list[AppDelivery]
+) -> list[dict]:
+    """Record every history and app row that is not a plain delivery; returns reconciliation.
+
+    `history` maps each history file to its sheets (file -> sheet -> rows); a merged row names
+    the file of the row it is merged into (`HistoryRow.file`, `AppDelivery.merged_into.file`).
+    """
+    recon: list[dict] = []
+    for hf, sheets in history.items():
+        for sheet, rows in sheets.items():
+            recon.append(_history_sheet_defects(truth, hf, sheet, rows))
+    r = {"rows": len(app), "final": 0, "merged": 0, "quarantined": 0}
     af = P.APP_FILE
-    for a in plan.app:
+    for a in app:
         if a.merged_into is not None:
             r["merged"] += 1
+            into = a.merged_into
             truth.add("app_history_same_event", af, "deliveries", None, MERGED,
-                      Instance(a.id, merged_into={"sheet": a.merged_into.sheet, "row": a.merged_into.row}, has_cell=False),
-                      merged_into_file=hf)  # fmt: skip
+                      Instance(a.id, merged_into={"sheet": into.sheet, "row": into.row}, has_cell=False),
+                      merged_into_file=into.file)  # fmt: skip
         elif a.reason:
             r["quarantined"] += 1
             column, value = {
@@ -406,34 +387,87 @@ def _delivery_defects(truth: Truth, plan) -> dict:
             )
         else:
             r["final"] += 1
+    recon.append({"file": af, "sheet": "deliveries", **r})
     return recon
 
 
-def _outcomes(plan, clients: list[Client], recon: dict) -> dict:
+def _history_sheet_defects(truth: Truth, hf: str, sheet: str, rows: list[HistoryRow]) -> dict:
+    r = {"rows": len(rows), "final": 0, "merged": 0, "quarantined": 0}
+    headers = history_headers(sheet)
+    first = headers[0]
+    for hr in rows:
+        column = first if hr.column == "客戶" else hr.column
+        cell = None
+        if column is not None:
+            cell = hr.cells[headers.index(column)]
+        if hr.dup_of is not None:
+            r["merged"] += 1
+            into = hr.dup_of
+            truth.add(hr.kind or "exact_duplicate", hf, sheet, None, MERGED, merged_into_file=into.file,
+                      instance=Instance(hr.row, merged_into={"sheet": into.sheet, "row": into.row}, has_cell=False))  # fmt: skip
+        elif hr.reason:
+            r["quarantined"] += 1
+            truth.add(
+                hr.kind,
+                hf,
+                sheet,
+                column,
+                QUARANTINED,
+                Instance(hr.row, cell, hr.expect, has_cell=column is not None),
+                reason=hr.reason,
+            )
+        else:
+            r["final"] += 1
+            if hr.kind == "client_detail_mismatch":
+                truth.add(
+                    hr.kind,
+                    hf,
+                    sheet,
+                    column,
+                    FLAGGED,
+                    Instance(hr.row, cell, hr.expect, has_cell=column is not None),
+                    flag="client_detail_mismatch",
+                )
+            elif hr.kind:
+                truth.add(
+                    hr.kind,
+                    hf,
+                    sheet,
+                    column,
+                    LOADED,
+                    Instance(hr.row, cell, hr.expect, has_cell=column is not None),
+                )
+    return {"file": hf, "sheet": sheet, **r}
+
+
+def _outcomes(
+    clients: list[Client],
+    events: list[Event],
+    history: Iterable[HistoryRow],
+    app: list[AppDelivery],
+    recon: list[dict],
+) -> dict:
+    """Totals of the final tables: one delivery per final event, its items, the quarantine."""
     totals: dict[str, float] = defaultdict(float)
     items = 0
-    for e in plan.events:
+    for e in events:
         for code, qty in e.items.items():
             totals[code] += qty
             items += 1
     reasons: dict[str, int] = defaultdict(int)
-    for rows in plan.history.values():
-        for hr in rows:
-            if hr.reason:
-                reasons[hr.reason] += 1
-    for a in plan.app:
+    for hr in history:
+        if hr.reason:
+            reasons[hr.reason] += 1
+    for a in app:
         if a.reason:
             reasons[a.reason] += 1
-    both = sum(1 for e in plan.events if e.in_history and e.in_app)
-    hist_only = sum(1 for e in plan.events if e.in_history and not e.in_app)
-    app_only = sum(1 for e in plan.events if not e.in_history)
-    reconciliation = []
-    for sheet, r in recon.items():
-        file = P.APP_FILE if sheet == "deliveries" else P.HISTORY_FILE
-        assert r["rows"] == r["final"] + r["merged"] + r["quarantined"], (sheet, r)
-        reconciliation.append({"file": file, "sheet": sheet, **r})
+    both = sum(1 for e in events if e.in_history and e.in_app)
+    hist_only = sum(1 for e in events if e.in_history and not e.in_app)
+    app_only = sum(1 for e in events if not e.in_history)
+    for r in recon:
+        assert r["rows"] == r["final"] + r["merged"] + r["quarantined"], r
     n = len(clients)
-    reconciliation += [
+    reconciliation = recon + [
         {"file": P.CLIENT_FILE, "sheet": P.MASTER_SHEET, "rows": n, "final": n, "merged": 0, "quarantined": 0},
         {"file": P.APP_FILE, "sheet": "clients", "rows": n + len(TEST_CLIENTS), "final": 0, "merged": n,
          "quarantined": len(TEST_CLIENTS)},
@@ -445,7 +479,7 @@ def _outcomes(plan, clients: list[Client], recon: dict) -> dict:
             "quarantine": {"test_client": len(TEST_CLIENTS)},
         },
         "deliveries": {
-            "count": len(plan.events),
+            "count": len(events),
             "items": items,
             "by_source_system": {"history": hist_only, "app": app_only, "history+app": both},
             "quarantine": dict(sorted(reasons.items())),
@@ -464,17 +498,22 @@ def _number(x: float) -> int | float:
 
 def _column_sums(plan) -> list[dict]:
     """Sum of the numeric cells of each quantity column, per source: an independent check."""
+    sums = history_column_sums(P.HISTORY_FILE, plan.history)
+    app_sums = {}
+    for kg in P.APP_SIZES:
+        app_sums[f"delivered_{kg}kg"] = sum(a.sizes.get(kg, 0) for a in plan.app)
+    sums.append({"file": P.APP_FILE, "sheet": "deliveries", "sums": app_sums})
+    return sums
+
+
+def history_column_sums(file: str, sheets: dict[str, list[HistoryRow]]) -> list[dict]:
     sums: list[dict] = []
-    for sheet, rows in plan.history.items():
+    for sheet, rows in sheets.items():
         headers = history_headers(sheet)
         sheet_sums = {}
         for p in P.PRODUCTS:
             i = headers.index(p.history_column)
             total = sum(v for r in rows if type(v := r.cells[i]) in (int, float))
             sheet_sums[p.history_column] = _number(total)
-        sums.append({"file": P.HISTORY_FILE, "sheet": sheet, "sums": sheet_sums})
-    app_sums = {}
-    for kg in P.APP_SIZES:
-        app_sums[f"delivered_{kg}kg"] = sum(a.sizes.get(kg, 0) for a in plan.app)
-    sums.append({"file": P.APP_FILE, "sheet": "deliveries", "sums": app_sums})
+        sums.append({"file": file, "sheet": sheet, "sums": sheet_sums})
     return sums

@@ -8,6 +8,7 @@ the meaning of existing ones; `schema_version` says which shape a file has.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from loaders.sample.model import cell_type, raw_text
@@ -123,7 +124,7 @@ class Truth:
         headers = self._headers.get((file, sheet), [])
         if column_index is None and column in headers:
             column_index = headers.index(column) + 1
-        key = (kind, file, sheet, column, outcome, reason, flag)
+        key = (kind, file, sheet, column, outcome, reason, flag, merged_into_file)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = Group(
@@ -134,8 +135,23 @@ class Truth:
     def groups(self) -> list[Group]:
         return sorted(
             self._groups.values(),
-            key=lambda g: (g.kind, g.file, g.sheet, g.column or "", g.reason or "", g.flag or ""),
+            key=lambda g: (
+                g.kind,
+                g.file,
+                g.sheet,
+                g.column or "",
+                g.reason or "",
+                g.flag or "",
+                g.merged_into_file or "",
+            ),
         )
+
+    def select(self, keep: Callable[[Group], bool]) -> Truth:
+        """A Truth with only the groups `keep` accepts (sources and sums are not copied)."""
+        out = Truth()
+        out._groups = {k: g for k, g in self._groups.items() if keep(g)}
+        out._headers = dict(self._headers)
+        return out
 
     def kind_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)

@@ -21,7 +21,7 @@ CREATED = datetime(2025, 5, 21, 8, 30, 0)
 class Workbook:
     """A thin wrapper: sheets are written row by row from lists of Python cell values."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, created: datetime = CREATED):
         self.path = path
         self._tmp = path.with_name(path.name + ".partial")
         self.wb = xlsxwriter.Workbook(
@@ -33,7 +33,7 @@ class Workbook:
                 "use_zip64": True,
             },
         )
-        self.wb.set_properties({"created": CREATED, "author": "", "company": "幸福氣"})
+        self.wb.set_properties({"created": created, "author": "", "company": "幸福氣"})
         self.date_fmt = self.wb.add_format({"num_format": "yyyy/m/d"})
 
     def sheet(self, name: str, rows: Iterable[list], first_row: int = 1) -> None:

@@ -1,0 +1,171 @@
+"""Daily loads after the migration: an increment builds incrementally, and equals a full refresh.
+
+The small sample is loaded and built; then `luckygas sample --increment` writes a further
+history file (new days, app deliveries the history now records too, re-sent rows of earlier
+days, a few bad rows) and its ground truth, expected-increment.json. The increment is loaded
+and `dbt build` runs incrementally: every figure must match the ground truth, only the
+client-days the increment touches may be rewritten, and `dbt build --full-refresh` must give
+the same rows, table for table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from loaders.cli import main
+from loaders.tests.dbt_runner import dbt_env, run_dbt
+
+INCREMENT = "2025-06 commercial deliver history.xlsx"
+MARTS = ("deliveries", "delivery_items", "delivery_sources")
+
+
+@contextmanager
+def environ(env: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def rows(conninfo: str, sql: str) -> list[tuple]:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def snapshot(conninfo: str) -> dict[str, list[tuple]]:
+    """Every row of the three incremental marts, as text, in a stable order."""
+    return {
+        table: rows(conninfo, f"select t::text from marts.{table} as t order by 1")
+        for table in MARTS
+    }
+
+
+@pytest.fixture(scope="module")
+def increment(pg, tmp_path_factory):
+    """State after: base load + build, increment load + incremental build."""
+    tmp = tmp_path_factory.mktemp("dbt-incremental")
+    base, extra = tmp / "base", tmp / "increment"
+    name = f"i_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    env = {**pg.env, "PGDATABASE": name}
+    conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
+    run_env = dbt_env(env, tmp)
+    with environ(env):
+        assert main(["sample", "--out", str(base), "--scale", "small", "--seed", "9"]) == 0
+        assert (
+            main(["sample", "--out", str(extra), "--scale", "small", "--seed", "9", "--increment"])
+            == 0
+        )
+        assert main(["load", str(base)]) == 0
+        first = run_dbt(["build"], run_env)
+        assert first.returncode == 0, first.stdout[-3000:]
+        before = {
+            key: xmin
+            for key, xmin in rows(conninfo, "select delivery_key, xmin::text from marts.deliveries")
+        }
+        assert main(["load", str(extra)]) == 0
+    second = run_dbt(["build"], run_env)
+    expected = json.loads((extra / "expected-increment.json").read_text(encoding="utf-8"))
+    yield {
+        "conninfo": conninfo,
+        "env": run_env,
+        "pg_env": env,
+        "expected": expected,
+        "before": before,
+        "build": second,
+        "dir": extra,
+    }
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_incremental_build_passes(increment):
+    build = increment["build"]
+    assert build.returncode == 0, build.stdout[-5000:]
+    assert "ERROR=0" in build.stdout
+    # the marts ran as incremental models, not rebuilt
+    assert "incremental model marts.deliveries" in build.stdout
+
+
+def test_increment_figures_equal_its_ground_truth(increment):
+    conninfo, want = increment["conninfo"], increment["expected"]["outcomes"]["deliveries"]
+    assert rows(conninfo, "select count(*) from marts.deliveries") == [(want["count"],)]
+    assert rows(conninfo, "select count(*) from marts.delivery_items") == [(want["items"],)]
+    got = dict(rows(conninfo, "select source_system, count(*) from marts.deliveries group by 1"))
+    assert got == want["by_source_system"]
+    got = dict(rows(conninfo, "select reason, count(*) from marts.delivery_quarantine group by 1"))
+    assert got == want["quarantine"]
+
+
+def test_luckygas_verify_accepts_the_increment_truth(increment):
+    """Every count, reconciliation and defect outcome of expected-increment.json."""
+    with environ(increment["pg_env"]):
+        assert main(["verify", str(increment["dir"] / "expected-increment.json")]) == 0
+
+
+def test_resent_rows_merge_into_the_rows_they_repeat(increment):
+    conninfo, expected = increment["conninfo"], increment["expected"]
+    (group,) = [g for g in expected["defects"] if g["kind"] == "resent_row"]
+    bridge = {
+        (sheet, row): (role, rule, pfile, psheet, prow)
+        for sheet, row, role, rule, pfile, psheet, prow in rows(
+            conninfo,
+            "select source_sheet, source_row, source_role, merge_rule, primary_source_file,"
+            f" primary_source_sheet, primary_source_row from marts.delivery_sources"
+            f" where source_file = '{INCREMENT}'",
+        )
+    }
+    assert len(group["instances"]) >= 3
+    for inst in group["instances"]:
+        into = inst["merged_into"]
+        assert bridge[(group["sheet"], inst["row"])] == (
+            "merged",
+            "exact_duplicate",
+            group["merged_into_file"],
+            into["sheet"],
+            into["row"],
+        )
+
+
+def test_only_the_days_the_increment_touches_are_rewritten(increment):
+    conninfo, before = increment["conninfo"], increment["before"]
+    touched = set(
+        rows(
+            conninfo,
+            "select distinct client_code, delivery_date from intermediate.int_delivery_rows_classified"
+            f" where source_file = '{INCREMENT}' and delivery_key is not null",
+        )
+    )
+    assert touched
+    after = rows(
+        conninfo,
+        "select delivery_key, xmin::text, client_code, delivery_date from marts.deliveries",
+    )
+    untouched = [(key, xmin) for key, xmin, code, day in after if (code, day) not in touched]
+    assert len(untouched) > 0.9 * len(before)
+    assert all(before.get(key) == xmin for key, xmin in untouched)
+    rewritten = [(key, xmin) for key, xmin, code, day in after if (code, day) in touched]
+    assert rewritten and all(before.get(key) != xmin for key, xmin in rewritten)
+
+
+def test_full_refresh_gives_exactly_the_same_rows(increment):
+    conninfo, env = increment["conninfo"], increment["env"]
+    incremental = snapshot(conninfo)
+    refreshed = run_dbt(["build", "--full-refresh"], env)
+    assert refreshed.returncode == 0, refreshed.stdout[-3000:]
+    assert "ERROR=0" in refreshed.stdout
+    assert snapshot(conninfo) == incremental
+    assert all(incremental[t] for t in MARTS)
