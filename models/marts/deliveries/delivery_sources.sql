@@ -4,7 +4,10 @@
         incremental_strategy='delete+insert',
         unique_key=['client_code', 'delivery_date'],
         on_schema_change='fail',
-        indexes=[{'columns': ['client_code', 'delivery_date']}],
+        indexes=[
+            {'columns': ['client_code', 'delivery_date']},
+            {'columns': ['delivery_key']}
+        ],
         post_hook=[
             "{{ ensure_foreign_key(['delivery_key'], ref('deliveries'), ['delivery_key'], 'cascade') }}"
         ]
