@@ -334,11 +334,11 @@ decided as (
     select
         {{ delivery_row_columns() }},
         'quarantined' as source_role,
-        cast(null as text) as merge_rule,
-        cast(null as bigint) as ordinal,
-        cast(null as text) as primary_source_file,
-        cast(null as text) as primary_source_sheet,
-        cast(null as integer) as primary_source_row
+        null::text as merge_rule,
+        null::bigint as ordinal,
+        null::text as primary_source_file,
+        null::text as primary_source_sheet,
+        null::integer as primary_source_row
     from described
     where quarantine_reason is not null
 
