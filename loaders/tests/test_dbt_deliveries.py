@@ -251,6 +251,119 @@ def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
             )
 
 
+def first_run(conninfo: str) -> str:
+    """The run id of the fixture's `dbt build` (later tests run dbt again)."""
+    return rows(conninfo, "select run_id from validation.runs order by finished_at limit 1")[0][0]
+
+
+def test_validation_rule_results_hold_every_rule(built):
+    conninfo, _, _, _, _ = built
+    run = first_run(conninfo)
+    got = rows(
+        conninfo,
+        "select r.rule_id, c.severity, r.severity, r.description_zh, r.rows_checked, r.rows_failing,"
+        " r.status from validation.rule_results r"
+        " full join reference.business_rules c on c.rule_id = r.rule_id and r.run_id = %s"
+        " where r.run_id = %s or r.run_id is null order by 1",
+        (run, run),
+    )
+    assert len(got) == rows(conninfo, "select count(*) from reference.business_rules")[0][0]
+    for rule, want_severity, severity, zh, checked, failing, status in got:
+        assert rule is not None and severity == want_severity and zh, rule
+        assert failing is not None and status in {"pass", "warn"}, rule
+        assert (failing == 0) == (status == "pass"), rule
+        if not rule.startswith("R"):
+            assert checked and checked > 0, rule
+
+
+def test_validation_exceptions_hold_every_quarantined_and_failing_row(built):
+    conninfo, expected, _, _, _ = built
+    run = first_run(conninfo)
+    quarantined = dict(
+        rows(
+            conninfo,
+            "select code, count(*) from validation.exceptions where run_id = %s"
+            " and kind = 'quarantine' group by 1",
+            (run,),
+        )
+    )
+    want = Counter(expected["outcomes"]["deliveries"]["quarantine"])
+    want.update(expected["outcomes"]["customers"]["quarantine"])
+    assert quarantined == dict(want)
+    located = rows(
+        conninfo,
+        "select count(*) filter (where source_file is null or source_sheet is null"
+        " or source_row is null) from validation.exceptions where run_id = %s",
+        (run,),
+    )
+    assert located == [(0,)]
+    d06 = set(
+        rows(
+            conninfo,
+            "select source_sheet, source_row from validation.exceptions"
+            " where run_id = %s and code = 'D06'",
+            (run,),
+        )
+    )
+    flagged = {
+        (g["sheet"], i["row"])
+        for g in delivery_groups(expected)
+        if g.get("flag") == "client_detail_mismatch"
+        for i in g["instances"]
+    }
+    assert d06 == flagged
+    failing = dict(
+        rows(
+            conninfo,
+            "select rule_id, rows_failing from validation.rule_results where run_id = %s",
+            (run,),
+        )
+    )
+    per_rule = dict(
+        rows(
+            conninfo,
+            "select code, count(*) from validation.exceptions where run_id = %s and kind = 'rule'"
+            " group by 1",
+            (run,),
+        )
+    )
+    assert per_rule == {rule: n for rule, n in failing.items() if n}
+
+
+def test_validation_reconciliation_matches_expected(built):
+    conninfo, expected, _, _, _ = built
+    run = first_run(conninfo)
+    got = {
+        (f, s): (r, fi, m, q, d)
+        for f, s, r, fi, m, q, d in rows(
+            conninfo,
+            "select source_file, source_sheet, rows_read, final, merged, quarantined, difference"
+            " from validation.reconciliation where run_id = %s",
+            (run,),
+        )
+    }
+    want = {
+        (r["file"], r["sheet"]): (r["rows"], r["final"], r["merged"], r["quarantined"], 0)
+        for r in expected["outcomes"]["reconciliation"]
+    }
+    assert got == want
+
+
+def test_validation_history_is_kept_across_runs(built):
+    conninfo, _, _, env, _ = built
+    before = rows(conninfo, "select count(*), count(distinct run_id) from validation.rule_results")[
+        0
+    ]
+    again = run_dbt(["test", "--select", "customers"], env)
+    assert again.returncode == 0, again.stdout[-3000:]
+    after = rows(conninfo, "select count(*), count(distinct run_id) from validation.rule_results")[
+        0
+    ]
+    assert after[1] == before[1] + 1 and after[0] > before[0]
+    latest = rows(conninfo, "select count(*) from validation.rule_status where rule_id like 'C%%'")
+    assert latest == [(15,)]
+
+
 def test_luckygas_verify_checks_every_delivery_figure(built, capsys):
     """The full-scale command (`make demo`) on the small sample: every check matches."""
     conninfo, expected, _, _, sample = built

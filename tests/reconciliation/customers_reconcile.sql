@@ -1,3 +1,4 @@
+{{ config(meta={"rule_id": "R01"}) }}
 -- Every client source row is a customer or quarantined, exactly, per source: returns the
 -- sources where the counts differ (none, when the migration lost nothing).
 with

@@ -1,3 +1,4 @@
+{{ config(meta={"rule_id": "R02"}) }}
 -- Every delivery source row is accounted for, exactly, per source (file and sheet, or the
 -- app's table): rows = rows of a delivery (primary or merged, delivery_sources) + rows
 -- quarantined. And every quantity column's source sum = its sum over the deliveries'
