@@ -165,6 +165,24 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from loaders import connection, report
+
+    out_path = Path(args.out)
+    with connection.connect(autocommit=True) as conn:
+        tables = report.build(conn)
+    if args.format == "csv":
+        report.write_csv(tables, out_path)
+    else:
+        report.write_xlsx(tables, out_path)
+    rows = sum(len(t.rows) for t in tables[1:])
+    out.print(
+        f"wrote {escape(str(out_path))}: {len(tables) - 1} rule and reason sheets,"
+        f" {rows:,} source rows to look at"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luckygas",
@@ -199,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("sample", metavar="DIR", help="sample directory (or its expected.json)")
     check.set_defaults(func=_cmd_verify)
+
+    rep = sub.add_parser(
+        "report",
+        help="write Mary's exception workbook: a summary and every failing row, by rule and reason",
+    )
+    rep.add_argument(
+        "--out", required=True, help="the .xlsx file (or a directory, with --format csv)"
+    )
+    rep.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    rep.set_defaults(func=_cmd_report)
 
     sample = sub.add_parser(
         "sample", help="write sample exports shaped like the real ones, with expected.json"

@@ -13,7 +13,8 @@
 
     History is kept: nothing is updated or deleted, every row carries its run_id (dbt's
     invocation_id). The views validation.rule_status (each rule's latest result) and
-    validation.latest_exceptions (the newest run's exceptions) are what Mary reads first.
+    validation.latest_exceptions (each rule's failing rows as of its latest result, and the
+    newest quarantine) are what Mary reads first.
     Quarantined rows and reconciliation are recorded by runs that build or test the marts.
 -#}
 {% macro record_validation(results) -%}
@@ -231,11 +232,21 @@
     from validation.rule_results
     order by rule_id, checked_at desc, test_name;
 
+    -- each rule's failing rows from its latest result, and the newest quarantine
     create or replace view validation.latest_exceptions as
+    select exceptions.*
+    from validation.exceptions as exceptions
+    inner join validation.rule_status as status
+        on exceptions.run_id = status.run_id and exceptions.code = status.rule_id
+    where exceptions.kind = 'rule'
+    union all
     select *
     from validation.exceptions
-    where run_id = (
-        select run_id from validation.exceptions order by recorded_at desc limit 1
+    where kind = 'quarantine' and run_id = (
+        select run_id from validation.exceptions
+        where kind = 'quarantine'
+        order by recorded_at desc
+        limit 1
     );
 {%- endmacro %}
 

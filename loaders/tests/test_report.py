@@ -1,0 +1,117 @@
+"""`luckygas report`: Mary's exception workbook, read back with openpyxl (and the CSV variant).
+
+Uses the loaded and built small sample of test_dbt_deliveries (its `built` fixture): every
+quarantined row and every failing rule row must be in the workbook, on its reason's or rule's
+sheet, with its source file, sheet, row number and the source row's original cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+
+import openpyxl
+import psycopg
+import pytest
+
+from loaders.cli import main
+from loaders.tests.test_dbt_deliveries import built, environ, rows  # noqa: F401  (fixture)
+
+
+def pg_env(built_env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in built_env.items() if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE"}}
+
+
+@pytest.fixture(scope="module")
+def workbook(built, tmp_path_factory):  # noqa: F811
+    path = tmp_path_factory.mktemp("report") / "exceptions.xlsx"
+    with environ(pg_env(built[3])):
+        assert main(["report", "--out", str(path)]) == 0
+    return openpyxl.load_workbook(path)
+
+
+def sheet_rows(ws) -> list[dict]:
+    values = list(ws.iter_rows(values_only=True))
+    return [dict(zip(values[0], row, strict=True)) for row in values[1:]]
+
+
+def test_every_quarantined_row_is_on_its_reason_sheet(built, workbook):  # noqa: F811
+    conninfo = built[0]
+    quarantined = rows(
+        conninfo,
+        "select reason, source_file, source_sheet, source_row from marts.delivery_quarantine"
+        " union all select reason, source_file, source_sheet, source_row"
+        " from marts.customer_quarantine",
+    )
+    assert quarantined
+    for reason, file, sheet, row in quarantined:
+        listed = {(r["來源檔案"], r["工作表"], r["列號"]) for r in sheet_rows(workbook[reason])}
+        assert (file, sheet, row) in listed, (reason, file, sheet, row)
+    total = sum(len(sheet_rows(workbook[r])) for r in {q[0] for q in quarantined})
+    assert total == len(quarantined)
+
+
+def test_failing_rule_rows_carry_their_original_cells(built, workbook):  # noqa: F811
+    conninfo = built[0]
+    d06 = sheet_rows(workbook["D06"])
+    assert d06 and all(r["規則/原因"] == "D06" for r in d06)
+    for r in d06:
+        table = rows(
+            conninfo,
+            "select table_name from raw._sources where source_file = %s and sheet = %s"
+            " order by load_id desc limit 1",
+            (r["來源檔案"], r["工作表"]),
+        )[0][0]
+        (name, address) = rows(
+            conninfo,
+            f'select "客戶簡稱", "地址" from raw."{table}" where _source_row = %s',
+            (r["列號"],),
+        )[0]
+        assert (r["原始:客戶簡稱"], r["原始:地址"]) == (name, address)
+    # sorted so the file can be fixed top to bottom
+    keys = [(r["來源檔案"], r["工作表"], r["列號"]) for r in d06]
+    assert keys == sorted(keys)
+
+
+def test_summary_lists_every_rule_and_the_reconciliation(built, workbook):  # noqa: F811
+    conninfo = built[0]
+    summary = list(workbook["摘要"].iter_rows(values_only=True))
+    listed = {row[0] for row in summary[1:] if row and row[0]}
+    rules = {r[0] for r in rows(conninfo, "select rule_id from reference.business_rules")}
+    assert rules <= listed
+    reasons = {
+        r[0] for r in rows(conninfo, "select distinct reason from marts.delivery_quarantine")
+    }
+    assert reasons <= listed
+    assert any(row[0] == "來源檔案" for row in summary)  # the reconciliation block
+    for ws in workbook.worksheets:
+        assert ws.freeze_panes == "A2", ws.title
+        assert ws.auto_filter.ref, ws.title
+
+
+def test_csv_format_writes_the_same_tables(built, tmp_path):  # noqa: F811
+    with environ(pg_env(built[3])):
+        assert main(["report", "--out", str(tmp_path), "--format", "csv"]) == 0
+    files = {p.stem for p in tmp_path.glob("*.csv")}
+    assert "摘要" in files and "unknown_client" in files
+    with (tmp_path / "unknown_client.csv").open(encoding="utf-8-sig", newline="") as f:
+        got = list(csv.DictReader(f))
+    want = rows(
+        built[0],
+        "select count(*) from validation.latest_exceptions where code = 'unknown_client'",
+    )[0][0]
+    assert len(got) == want and all(r["列號"] for r in got)
+
+
+def test_report_on_an_unbuilt_database_is_one_clear_error(pg, tmp_path, capsys):
+    name = f"r_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    try:
+        with environ({**pg.env, "PGDATABASE": name}):
+            assert main(["report", "--out", str(tmp_path / "x.xlsx")]) == 2
+        err = capsys.readouterr().err
+        assert "dbt build" in err and len(err.strip().splitlines()) == 1
+    finally:
+        with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')
