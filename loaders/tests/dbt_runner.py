@@ -11,7 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).parent / "dbt"
@@ -46,3 +51,37 @@ def run_dbt(
         text=True,
         timeout=timeout,
     )
+
+
+@contextmanager
+def environ(env: dict[str, str]) -> Iterator[None]:
+    """The process environment with `env` set (the CLI reads PG* from it), then restored."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def fresh_database(pg, prefix: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A new database on the throwaway server `pg`: (conninfo, PG* env); dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+        admin.execute(f'create database "{name}"')
+    try:
+        yield (
+            psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name),
+            {
+                **pg.env,
+                "PGDATABASE": name,
+            },
+        )
+    finally:
+        with psycopg.connect(pg.conninfo, autocommit=True) as admin:
+            admin.execute(f'drop database if exists "{name}" with (force)')

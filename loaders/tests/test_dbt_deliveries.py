@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import uuid
 from collections import Counter
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,27 +20,12 @@ import pytest
 
 from loaders.cli import main
 from loaders.sample.generate import generate
-from loaders.tests.dbt_runner import dbt_env, run_dbt
+from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
 
 HISTORY = "2025-05 commercial deliver history.xlsx"
 APP = "luckygas.db"
 DELIVERY_SHEETS = {(HISTORY, "99-104年"), (HISTORY, "105-109年"), (HISTORY, "110-114年")}
 DELIVERY_SHEETS.add((APP, "deliveries"))
-
-
-@contextmanager
-def environ(env: dict[str, str]):
-    """The process environment with `env` set, as the CLI reads PG* from it."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def load(env: dict[str, str], path) -> None:
@@ -59,17 +41,11 @@ def built(pg, tmp_path_factory):
     sample = tmp / "sample"
     generate(sample, scale="small", seed=9)
     expected = json.loads((sample / "expected.json").read_text(encoding="utf-8"))
-    name = f"d_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    env = {**pg.env, "PGDATABASE": name}
-    load(env, sample)
-    run_env = dbt_env(env, tmp)
-    result = run_dbt(["build"], run_env)
-    conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
-    yield conninfo, expected, result, run_env, sample
-    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(pg, "d") as (conninfo, env):
+        load(env, sample)
+        run_env = dbt_env(env, tmp)
+        result = run_dbt(["build"], run_env)
+        yield conninfo, expected, result, run_env, sample
 
 
 def rows(conninfo: str, sql: str, params=()) -> list[tuple]:

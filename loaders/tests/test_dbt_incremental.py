@@ -11,32 +11,15 @@ the same rows, table for table.
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from contextlib import contextmanager
 
 import psycopg
 import pytest
 
 from loaders.cli import main
-from loaders.tests.dbt_runner import dbt_env, run_dbt
+from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
 
 INCREMENT = "2025-06 commercial deliver history.xlsx"
 MARTS = ("deliveries", "delivery_items", "delivery_sources")
-
-
-@contextmanager
-def environ(env: dict[str, str]):
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def rows(conninfo: str, sql: str) -> list[tuple]:
@@ -57,39 +40,28 @@ def increment(pg, tmp_path_factory):
     """State after: base load + build, increment load + incremental build."""
     tmp = tmp_path_factory.mktemp("dbt-incremental")
     base, extra = tmp / "base", tmp / "increment"
-    name = f"i_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'create database "{name}"')
-    env = {**pg.env, "PGDATABASE": name}
-    conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
-    run_env = dbt_env(env, tmp)
-    with environ(env):
-        assert main(["sample", "--out", str(base), "--scale", "small", "--seed", "9"]) == 0
-        assert (
-            main(["sample", "--out", str(extra), "--scale", "small", "--seed", "9", "--increment"])
-            == 0
-        )
-        assert main(["load", str(base)]) == 0
-        first = run_dbt(["build"], run_env)
-        assert first.returncode == 0, first.stdout[-3000:]
-        before = {
-            key: xmin
-            for key, xmin in rows(conninfo, "select delivery_key, xmin::text from marts.deliveries")
+    with fresh_database(pg, "i") as (conninfo, env):
+        run_env = dbt_env(env, tmp)
+        with environ(env):
+            assert main(["sample", "--out", str(base), "--scale", "small", "--seed", "9"]) == 0
+            increment_args = ["--scale", "small", "--seed", "9", "--increment"]
+            assert main(["sample", "--out", str(extra), *increment_args]) == 0
+            assert main(["load", str(base)]) == 0
+            first = run_dbt(["build"], run_env)
+            assert first.returncode == 0, first.stdout[-3000:]
+            before = dict(rows(conninfo, "select delivery_key, xmin::text from marts.deliveries"))
+            assert main(["load", str(extra)]) == 0
+        second = run_dbt(["build"], run_env)
+        expected = json.loads((extra / "expected-increment.json").read_text(encoding="utf-8"))
+        yield {
+            "conninfo": conninfo,
+            "env": run_env,
+            "pg_env": env,
+            "expected": expected,
+            "before": before,
+            "build": second,
+            "dir": extra,
         }
-        assert main(["load", str(extra)]) == 0
-    second = run_dbt(["build"], run_env)
-    expected = json.loads((extra / "expected-increment.json").read_text(encoding="utf-8"))
-    yield {
-        "conninfo": conninfo,
-        "env": run_env,
-        "pg_env": env,
-        "expected": expected,
-        "before": before,
-        "build": second,
-        "dir": extra,
-    }
-    with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
 
 
 def test_incremental_build_passes(increment):

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from loaders.cli import main
-from loaders.tests.test_dbt_deliveries import built, environ, rows  # noqa: F401  (fixture)
+from loaders.tests.dbt_runner import environ
+from loaders.tests.test_dbt_deliveries import built, rows  # noqa: F401  (fixture)
 
 
 def pg_env(built_env: dict[str, str]) -> dict[str, str]:
