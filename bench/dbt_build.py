@@ -1,22 +1,28 @@
-"""Benchmark: `dbt build` at full scale (every model and test), beside the raw load.
+"""Benchmark: `dbt build` at full scale (every seed, model and test), beside the raw load.
 
-In one run, on the same machine and server, each step in its own process (wall time and
-peak RSS from /usr/bin/time), into a fresh database:
+In one run, on the same machine and server, each step in its own process (wall time, and
+peak RSS of that process and its children from wait4), into a fresh database
+`bench_dbt_<random>`:
 
   (a) `luckygas load` of the full-scale sample (all three exports)
-  (b) `dbt build`: seeds, every model, every test, on the freshly loaded raw layer
+  (b) `dbt build`: seeds, every model, every test, on the empty marts: the full build
   (c) `dbt build` again with nothing new loaded (the incremental marts have no day to redo)
   (d) `luckygas load` of the daily increment (`luckygas sample --increment`)
   (e) `dbt build` after it: incremental, only the client-days the increment touches
   (f) `dbt build --full-refresh`: every table rebuilt from scratch, increment included
 
-Target: (b) at most 60 s on the 2-core machine. Prints figures, ratios and the slowest nodes
-of (b); asserts nothing (a benchmark, not a test), but stops if a step fails.
+Rows: for a load, the raw rows it wrote; for a dbt build, the rows it wrote into the three
+incremental delivery marts (deliveries, delivery_items, delivery_sources).
 
-Run: .venv/bin/python bench/dbt_build.py [--sample DIR]   (DIR: a full-scale `luckygas
-sample`; the increment is written beside it into DIR-increment. Both are generated into a
-temporary directory when not given.) Uses the server `luckygas` resolves (embedded by
-default), in a database `luckygas_bench_dbt` that it recreates.
+Target: (b) at most 60 s on the 2-core machine. Prints figures, ratios and the slowest nodes
+of (b); asserts no timing (a benchmark, not a test), but exits non-zero if a step fails (a
+non-zero exit, or dbt's summary without ERROR=0).
+
+Run from the repository root: .venv/bin/python bench/dbt_build.py [--sample DIR] [--keep]
+DIR is a full-scale `luckygas sample`; its increment is read from DIR-increment when that
+holds one, else generated (with the sample's seed) into a temporary directory. Without
+--sample both are generated. Uses the server `luckygas` resolves (the embedded one, or the
+one PG* / LUCKYGAS_DSN name); the database is dropped at the end unless --keep.
 """
 
 from __future__ import annotations
@@ -25,23 +31,30 @@ import argparse
 import json
 import os
 import platform
+import re
+import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
-from loaders import connection
-
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-DB = "luckygas_bench_dbt"
-TARGET_SECONDS = 60.0
+sys.path.insert(0, str(ROOT))  # this checkout's loaders, whatever the venv's install points at
 
-sys.path.insert(0, str(ROOT))
+import psycopg  # noqa: E402
+
+from loaders import connection  # noqa: E402
+from loaders.sample.generate import generate  # noqa: E402
 from loaders.tests.dbt_runner import dbt_env  # noqa: E402  (the analyst's dbt environment)
+
+BIN = Path(sys.executable).parent
+SEED = 20250521
+TARGET_SECONDS = 60.0
+INCREMENTAL_MARTS = ("deliveries", "delivery_items", "delivery_sources")
+DONE = re.compile(r"Done\. (PASS=\d+ .*TOTAL=\d+)")
 
 
 @dataclass
@@ -49,114 +62,149 @@ class Step:
     name: str
     seconds: float
     peak_mib: float
+    rows: int | None = None
     note: str = ""
 
 
-def timed(name: str, argv: list[str], env: dict[str, str], dbt: bool = False) -> Step:
-    """Run argv under /usr/bin/time; stop the benchmark if it fails."""
+def run(name: str, argv: list[str], env: dict[str, str]) -> tuple[Step, str]:
+    """Run argv, timing it; peak RSS from wait4 (the child and its waited-for children)."""
     print(name, flush=True)
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
-        result = subprocess.run(
-            ["/usr/bin/time", "-f", "%e %M", "-o", t.name, *argv],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        failed = result.returncode != 0 or (dbt and "ERROR=0" not in result.stdout)
-        if failed:
-            raise SystemExit(f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
-        seconds, kib = t.read().split()[-2:]
-    note = ""
-    if dbt:
-        done = [line for line in result.stdout.splitlines() if "Done. PASS=" in line]
-        note = done[-1].split("Done. ", 1)[1] if done else ""
-    return Step(name, float(seconds), int(kib) / 1024, note)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        output = out.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed (exit {proc.returncode}):\n{output[-4000:]}")
+    return Step(name, seconds, usage.ru_maxrss / 1024), output  # ru_maxrss: KiB on Linux
 
 
-def slowest(target: Path, n: int = 8) -> list[tuple[float, str]]:
-    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
-    nodes = sorted(((r["execution_time"], r["unique_id"]) for r in results), reverse=True)
-    return nodes[:n]
+def load(name: str, path: Path, env: dict[str, str], conninfo: str) -> Step:
+    step, _ = run(name, [str(BIN / "luckygas"), "load", str(path)], env)
+    with psycopg.connect(conninfo) as conn:
+        step.rows = conn.execute(
+            "select coalesce(sum(rows_written), 0)::bigint from raw._sources"
+            " where load_id = (select max(load_id) from raw._loads)"
+        ).fetchone()[0]
+    return step
+
+
+def dbt_build(name: str, argv: list[str], env: dict[str, str]) -> tuple[Step, list[dict]]:
+    """One `dbt build`; stops the benchmark unless it exits 0 with ERROR=0 in its summary."""
+    step, output = run(name, argv, env)
+    done = DONE.findall(output)
+    if not done or not re.search(r"\bERROR=0\b", done[-1]):
+        raise SystemExit(f"{name}: no `ERROR=0` in dbt's summary:\n{output[-4000:]}")
+    step.note = done[-1]
+    results_path = Path(env["DBT_TARGET_PATH"]) / "run_results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8"))["results"]
+    step.rows = sum(
+        (r.get("adapter_response") or {}).get("rows_affected") or 0
+        for r in results
+        if r["unique_id"] in {f"model.luckygas.{m}" for m in INCREMENTAL_MARTS}
+    )
+    return step, results
+
+
+def seed_of(expected: Path) -> int:
+    doc = json.loads(expected.read_text(encoding="utf-8"))
+    return int(doc.get("generator", {}).get("seed", SEED))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=Path, help="a full-scale sample directory")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database and the temporary files"
+    )
     args = parser.parse_args()
-    sample = args.sample
-    if sample is None:
-        sample = Path(tempfile.mkdtemp(prefix="luckygas-bench-dbt-")) / "sample"
-    increment = sample.parent / f"{sample.name}-increment"
-    luckygas = str(BIN / "luckygas")
-    if not (sample / "expected.json").exists():
+    os.chdir(ROOT)  # the embedded server's home is <cwd>/.luckygas
+
+    work = Path(tempfile.mkdtemp(prefix="luckygas-bench-dbt-"))
+    if args.sample is None:
+        sample = work / "sample"
         print(f"generating the full-scale sample into {sample} ...", flush=True)
-        subprocess.run([luckygas, "sample", "--out", str(sample), "--scale", "full"], check=True)
-    if not (increment / "expected-increment.json").exists():
-        print(f"generating its increment into {increment} ...", flush=True)
-        subprocess.run(
-            [luckygas, "sample", "--out", str(increment), "--scale", "full", "--increment"],
-            check=True,
-        )
+        generate(sample, scale="full", seed=SEED)
+    else:
+        sample = args.sample.resolve()
+        if not (sample / "expected.json").is_file():
+            raise SystemExit(f"{sample}: not a `luckygas sample` directory (no expected.json)")
+    seed = seed_of(sample / "expected.json")
+    increment = sample.parent / f"{sample.name}-increment"
+    found = increment / "expected-increment.json"
+    if not found.is_file() or seed_of(found) != seed:
+        increment = work / "increment"
+        print(f"generating its daily increment into {increment} ...", flush=True)
+        generate(increment, scale="full", seed=seed, increment=True)
 
     server = connection.resolve()
+    version = connection.server_version(server)
+    db = f"bench_dbt_{secrets.token_hex(4)}"
     with psycopg.connect(server.conninfo, autocommit=True) as admin:
-        admin.execute(f"drop database if exists {DB} with (force)")
-        admin.execute(f"create database {DB}")
-        version = admin.execute("show server_version").fetchone()[0]
+        admin.execute(f'create database "{db}"')
+    conninfo = psycopg.conninfo.make_conninfo(server.conninfo, dbname=db)
     pg_env = {k: v for k, v in server.env.items() if k.startswith("PG")}
-    pg_env["PGDATABASE"] = DB
-    work = Path(tempfile.mkdtemp(prefix="luckygas-bench-dbt-run-"))
-    env = dbt_env(pg_env, work)
-    env.pop("LUCKYGAS_DSN", None)
+    pg_env["PGDATABASE"] = db
+    env = dbt_env(pg_env, work / "dbt")
     dbt = [str(BIN / "dbt"), "build", "--project-dir", str(ROOT)]
+    print(f"database {db} on {server.description}", flush=True)
 
-    steps = [timed("(a) luckygas load: full sample", [luckygas, "load", str(sample)], env)]
-    steps.append(timed("(b) dbt build: first, full", dbt, env, dbt=True))
-    first_slowest = slowest(Path(env["DBT_TARGET_PATH"]))
-    steps.append(timed("(c) dbt build: nothing new", dbt, env, dbt=True))
-    steps.append(timed("(d) luckygas load: increment", [luckygas, "load", str(increment)], env))
-    steps.append(timed("(e) dbt build: incremental", dbt, env, dbt=True))
-    steps.append(timed("(f) dbt build --full-refresh", [*dbt, "--full-refresh"], env, dbt=True))
-    verify = subprocess.run(
-        [luckygas, "verify", str(increment / "expected-increment.json")],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-    with psycopg.connect(psycopg.conninfo.make_conninfo(server.conninfo, dbname=DB)) as conn:
-        deliveries, items, sources = conn.execute(
-            "select (select count(*) from marts.deliveries),"
-            " (select count(*) from marts.delivery_items),"
-            " (select count(*) from marts.delivery_sources)"
-        ).fetchone()
-    with psycopg.connect(server.conninfo, autocommit=True) as admin:
-        admin.execute(f"drop database if exists {DB} with (force)")
+    try:
+        steps = [load("(a) luckygas load: full sample", sample, env, conninfo)]
+        step, first = dbt_build("(b) dbt build: first, full", dbt, env)
+        steps.append(step)
+        steps.append(dbt_build("(c) dbt build: nothing new", dbt, env)[0])
+        steps.append(load("(d) luckygas load: increment", increment, env, conninfo))
+        steps.append(dbt_build("(e) dbt build: incremental", dbt, env)[0])
+        steps.append(dbt_build("(f) dbt build --full-refresh", [*dbt, "--full-refresh"], env)[0])
+        verify = subprocess.run(
+            [str(BIN / "luckygas"), "verify", str(increment / "expected-increment.json")],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        with psycopg.connect(conninfo) as conn:
+            deliveries, items, sources = conn.execute(
+                "select (select count(*) from marts.deliveries),"
+                " (select count(*) from marts.delivery_items),"
+                " (select count(*) from marts.delivery_sources)"
+            ).fetchone()
+    finally:
+        if args.keep:
+            print(f"kept: database {db} (PGDATABASE={db}), files in {work}")
+        else:
+            with psycopg.connect(server.conninfo, autocommit=True) as admin:
+                admin.execute(f'drop database if exists "{db}" with (force)')
+            shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL {version}"
-    )
-    print(f"{'step':36} {'seconds':>8} {'peak MiB':>9}  dbt")
+    print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {version}")
+    print(f"{'step':36} {'seconds':>8} {'rows':>9} {'peak MiB':>9}  dbt")
     for s in steps:
-        print(f"{s.name:36} {s.seconds:8.2f} {s.peak_mib:9.0f}  {s.note}")
-    by = {s.name[:3]: s for s in steps}
+        rows = "" if s.rows is None else f"{s.rows:,}"
+        print(f"{s.name:36} {s.seconds:8.2f} {rows:>9} {s.peak_mib:9.0f}  {s.note}")
+    print("(rows: raw rows written by a load; rows written into the incremental delivery marts")
+    print(" by a dbt build)")
     print()
     print("slowest nodes of (b):")
-    for seconds, node in first_slowest:
-        print(f"  {seconds:7.2f}  {node}")
+    slowest = sorted(first, key=lambda r: r["execution_time"], reverse=True)[:8]
+    for r in slowest:
+        print(f"  {r['execution_time']:7.2f}  {r['unique_id']}")
     print()
-    build = by["(b)"].seconds
+    by = {s.name[:3]: s for s in steps}
+    build, raw = by["(b)"].seconds, by["(a)"].seconds
     print(
-        f"full dbt build (b): {build:.1f} s  (target <= {TARGET_SECONDS:.0f} s):"
-        f" ratio {build / TARGET_SECONDS:.2f}"
+        f"full dbt build: {build:.1f} s (target <= {TARGET_SECONDS:.0f} s):"
+        f" ratio {build:.1f}/{TARGET_SECONDS:.0f} = {build / TARGET_SECONDS:.2f}"
     )
+    print(f"raw load: {raw:.1f} s; load + build: {raw + build:.1f} s")
     print(
-        f"raw load (a): {by['(a)'].seconds:.1f} s;  load + build: {by['(a)'].seconds + build:.1f} s"
-    )
-    print(
-        f"incremental build after the increment (e): {by['(e)'].seconds:.1f} s;"
+        f"nothing new (c): {by['(c)'].seconds:.1f} s;"
+        f" incremental after the increment (e): {by['(e)'].seconds:.1f} s;"
         f" full refresh (f): {by['(f)'].seconds:.1f} s;"
         f" incremental / full refresh = {by['(e)'].seconds / by['(f)'].seconds:.2f}"
     )
