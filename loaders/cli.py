@@ -183,6 +183,80 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- migrate / rollback (loaders/migrate.py) ------------------------------------------------
+
+
+def _say(line: str) -> None:
+    err.print(escape(line), soft_wrap=True)
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from loaders import migrate
+
+    result = migrate.migrate(
+        [Path(p) for p in args.paths],
+        dry_run=args.dry_run,
+        backup_dir=None if args.backup_dir is None else Path(args.backup_dir),
+        verify_restore=args.verify_backup == "restore",
+        arguments=["migrate", *(["--dry-run"] if args.dry_run else []), *args.paths],
+        say=_say,
+    )
+    if result.migration_id is None:
+        out.print("dry run: go; nothing written")
+    else:
+        backup = result.backup_path or "none (nothing to back up)"
+        out.print(f"migration {result.migration_id} succeeded; backup {backup}")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from loaders import migrate
+
+    result = migrate.rollback(args.to, say=_say)
+    out.print(
+        f"rollback {result.rollback_id}: migration {result.migration_id} rolled back in"
+        f" {result.total_seconds:.1f} s (restore {result.restore_seconds:.1f} s, verification"
+        f" {result.verify_seconds:.1f} s)"
+    )
+    return 0
+
+
+def _add_migrate_commands(sub) -> None:
+    mig = sub.add_parser(
+        "migrate",
+        help="the cut-over: checks, backup, load, dbt build, reconciliation; recorded",
+    )
+    mig.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    mig.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the before-checks, print the plan, write nothing",
+    )
+    mig.add_argument(
+        "--backup-dir",
+        help="where backups go (default: $LUCKYGAS_HOME/backups or ./.luckygas/backups)",
+    )
+    mig.add_argument(
+        "--verify-backup",
+        choices=["restore", "list"],
+        default="restore",
+        help="restore the backup into a scratch database and compare counts (default),"
+        " or only check that pg_restore --list lists every table",
+    )
+    mig.set_defaults(func=_cmd_migrate)
+
+    rb = sub.add_parser(
+        "rollback", help="restore raw and marts to their state before a migration, and verify"
+    )
+    rb.add_argument(
+        "--to",
+        type=int,
+        metavar="MIGRATION_ID",
+        help="the migration to undo (default: the latest succeeded one not rolled back)",
+    )
+    rb.set_defaults(func=_cmd_rollback)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="luckygas",
@@ -241,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
         " 2025-05-21 to 2025-06-20) and expected-increment.json",
     )
     sample.set_defaults(func=_cmd_sample)
+    _add_migrate_commands(sub)
     return parser
 
 

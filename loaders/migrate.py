@@ -1,0 +1,774 @@
+"""`luckygas migrate` and `luckygas rollback`: the migration plan's checkpoints as one command.
+
+migrate PATH... runs, stopping at the first checkpoint that does not hold:
+
+1. before: the server answers; every PATH exists and every file is found, hashed (SHA-256)
+   and opened (`raw.plan`); a missing or unreadable file is a *no-go*. Then a backup of the
+   target schemas (`raw`, `marts`) with `pg_dump -Fc`, taken in the snapshot of a
+   repeatable-read transaction (`pg_export_snapshot`) in which the row count and a checksum
+   of every table are recorded, so the figures describe exactly what the backup holds. The
+   backup is verified: `pg_restore --list` lists every table, and (by default) it is
+   restored into a scratch database whose row counts must equal the recorded ones.
+   On a database without those schemas the backup is of nothing: no file, and
+   `backup_schemas` records the empty list (a rollback then drops the schemas).
+2. the work: `raw.load` of the files, then `dbt build` (a subprocess, like an analyst).
+3. after: dbt exited 0; the reconciliation tests (customers_reconcile,
+   deliveries_reconcile) passed; no error-severity test failed (target/run_results.json and
+   manifest.json); the row count of every table in raw and marts is recorded.
+
+`--dry-run` runs the before-checks that write nothing and prints the plan: no backup, no
+load, no row in `validation.migrations`.
+
+Every migration (not a dry run) is one row of `validation.migrations`, written when it
+starts and completed when it ends, with outcome succeeded, no-go or failed.
+
+rollback [--to ID] (default: the latest succeeded migration not rolled back yet) brings raw
+and marts back to their state before that migration, from its backup, in ONE transaction
+(psql --single-transaction): drop schemas raw and marts (cascade), replay the backup
+(`pg_restore -f -` piped into psql), recreate the views of other schemas that depended on
+them (staging views on raw tables, validation.source_reconciliation on marts). Dropping the
+schemas, rather than `pg_restore --clean`, also removes tables created after the backup (a
+new file's raw table), and `--clean` alone cannot drop a table other schemas' views depend
+on. A view whose definition no longer fits the restored tables is left out (warned, listed
+in the rollback row; `dbt build` recreates it). Then it verifies: each table's row count
+and checksum (md5 of its rows as text, in order) equal the migration's counts_before and
+checksums_before, and the set of tables is the same. Each rollback is one row of
+`validation.rollbacks`; the validation schema itself is never touched by the restore.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from loaders import connection, embedded, raw
+from loaders.errors import UserError
+from loaders.readers.base import SourceError
+
+TARGET_SCHEMAS = ("raw", "marts")
+RECONCILE_TESTS = ("customers_reconcile", "deliveries_reconcile")
+LOCK_KEY = 0x4C47_4D49  # pg_advisory_lock key: one migrate or rollback at a time per database
+PROJECT_DIR = Path(__file__).resolve().parents[1]  # the dbt project (dbt_project.yml)
+
+DDL = """
+create schema if not exists validation;
+create table if not exists validation.migrations (
+    migration_id serial primary key,
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    arguments text[] not null,
+    files jsonb not null default '[]',
+    backup_path text,
+    backup_schemas text[],
+    counts_before jsonb,
+    checksums_before jsonb,
+    counts_after jsonb,
+    outcome text not null default 'running'
+        check (outcome in ('running', 'succeeded', 'no-go', 'failed')),
+    message text
+);
+create table if not exists validation.rollbacks (
+    rollback_id serial primary key,
+    migration_id integer not null references validation.migrations (migration_id),
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    backup_path text,
+    counts_after jsonb,
+    checksums_after jsonb,
+    views_recreated text[],
+    views_not_recreated text[],
+    restore_seconds numeric(10, 3),
+    verify_seconds numeric(10, 3),
+    outcome text not null default 'running'
+        check (outcome in ('running', 'rolled back', 'failed')),
+    message text
+);
+"""
+
+Say = Callable[[str], None]
+
+
+class NoGo(UserError):
+    """A checkpoint said no: nothing was changed (exit 2)."""
+
+
+class Failed(UserError):
+    """The work or a check after it failed (exit 2); the backup allows a rollback."""
+
+
+@dataclass
+class Timings:
+    backup: float = 0.0
+    backup_verify: float = 0.0
+    load: float = 0.0
+    dbt: float = 0.0
+    after: float = 0.0
+
+
+@dataclass
+class MigrationResult:
+    migration_id: int | None
+    backup_path: Path | None
+    counts_before: dict[str, int] = field(default_factory=dict)
+    counts_after: dict[str, int] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+
+
+@dataclass
+class RollbackResult:
+    rollback_id: int
+    migration_id: int
+    restore_seconds: float
+    verify_seconds: float
+    total_seconds: float
+    views_not_recreated: list[str]
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def default_backup_dir() -> Path:
+    return embedded.project_home() / "backups"
+
+
+def _server_major(conn: psycopg.Connection) -> int:
+    return conn.info.server_version // 10000
+
+
+def pg_program(name: str, target: connection.Target, server_major: int) -> str:
+    """pg_dump / pg_restore / psql: the embedded wheel's, or for an external server the one
+    on PATH when it is at least the server's major version (else the wheel's, PG 16)."""
+    wheel = str(embedded.bin_path(name))
+    if target.kind == "external":
+        found = shutil.which(name)
+        if found:
+            out = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
+            m = re.search(r"(\d+)(?:\.\d+)?", out)
+            if m and int(m.group(1)) >= server_major:
+                return found
+    return wheel
+
+
+def _run(argv: Sequence[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        detail = " ".join((result.stderr or result.stdout).split())[:500]
+        raise UserError(f"{what} failed (exit {result.returncode}): {detail}")
+    return result
+
+
+def existing_schemas(conn: psycopg.Connection, schemas: Sequence[str]) -> list[str]:
+    rows = conn.execute(
+        "select nspname from pg_namespace where nspname = any(%s) order by nspname",
+        (list(schemas),),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def tables_of(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select n.nspname, c.relname from pg_class c join pg_namespace n"
+        " on n.oid = c.relnamespace where n.nspname = any(%s) and c.relkind in ('r', 'p')"
+        " order by 1, 2",
+        (list(schemas),),
+    ).fetchall()
+
+
+def table_counts(conn: psycopg.Connection, schemas: Sequence[str]) -> dict[str, int]:
+    """{"schema.table": rows} for every table of `schemas`."""
+    counts = {}
+    for schema, table in tables_of(conn, schemas):
+        q = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+        counts[f"{schema}.{table}"] = int(conn.execute(q).fetchone()[0])
+    return counts
+
+
+def table_checksums(conn: psycopg.Connection, schemas: Sequence[str]) -> dict[str, str]:
+    """{"schema.table": md5 of its rows as text, ordered} ('' for an empty table)."""
+    sums = {}
+    for schema, table in tables_of(conn, schemas):
+        q = sql.SQL(
+            "select coalesce(md5(string_agg(t::text, E'\\n' order by t::text)), '') from {} as t"
+        ).format(sql.Identifier(schema, table))
+        sums[f"{schema}.{table}"] = conn.execute(q).fetchone()[0]
+    return sums
+
+
+def take_lock(conn: psycopg.Connection) -> None:
+    """A session advisory lock: a second migrate or rollback on the database stops here."""
+    if not conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+        raise UserError("another `luckygas migrate` or `rollback` is running on this database")
+
+
+def ensure_tables(conn: psycopg.Connection) -> None:
+    with conn.transaction():
+        conn.execute(DDL)
+
+
+def _finish(conn: psycopg.Connection, mid: int, outcome: str, message: str, **cols) -> None:
+    sets = [sql.SQL("finished_at = clock_timestamp(), outcome = %s, message = %s")]
+    params: list = [outcome, message or None]
+    for name, value in cols.items():
+        sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+        params.append(json.dumps(value) if isinstance(value, dict) else value)
+    conn.execute(
+        sql.SQL("update validation.migrations set {} where migration_id = %s").format(
+            sql.SQL(", ").join(sets)
+        ),
+        [*params, mid],
+    )
+
+
+def _update(conn: psycopg.Connection, mid: int, **cols) -> None:
+    sets, params = [], []
+    for name, value in cols.items():
+        sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
+        params.append(json.dumps(value) if isinstance(value, dict) else value)
+    conn.execute(
+        sql.SQL("update validation.migrations set {} where migration_id = %s").format(
+            sql.SQL(", ").join(sets)
+        ),
+        [*params, mid],
+    )
+
+
+# -- inputs ------------------------------------------------------------------------------
+
+
+def inspect_inputs(paths: Sequence[Path]) -> tuple[tuple | None, list[dict], str]:
+    """(raw.plan result or None, files [{path, sha256, bytes}], no-go reason or '')."""
+    for p in paths:
+        if not Path(p).exists():
+            return None, [], f"{p}: no such file or directory"
+    try:
+        planned = raw.plan(paths)
+    except SourceError as exc:
+        return None, [], str(exc)
+    files = [
+        {"path": str(f.path.resolve()), "sha256": f.sha256, "bytes": f.size} for f in planned[0]
+    ]
+    if not files:
+        return None, [], f"no loadable file under {', '.join(map(str, paths))}"
+    return planned, files, ""
+
+
+# -- backup ------------------------------------------------------------------------------
+
+
+def backup(
+    target: connection.Target,
+    path: Path | None,
+    schemas: Sequence[str] = TARGET_SCHEMAS,
+) -> tuple[list[str], dict[str, int], dict[str, str]]:
+    """pg_dump -Fc of the existing `schemas` into `path`, in one exported snapshot in which
+    the counts and checksums are taken: (schemas dumped, counts, checksums)."""
+    with connection.connect(target) as snap, tempfile.TemporaryFile("w+") as stderr:
+        snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        snap.read_only = True
+        present = existing_schemas(snap, schemas)
+        proc = None
+        if present:
+            assert path is not None
+            snapshot = snap.execute("select pg_export_snapshot()").fetchone()[0]
+            pg_dump = pg_program("pg_dump", target, _server_major(snap))
+            argv = [pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(path)]
+            for s in present:
+                argv += ["-n", s]
+            proc = subprocess.Popen(argv, env=target.env, stderr=stderr, stdout=subprocess.DEVNULL)
+        try:
+            counts = table_counts(snap, present)
+            checksums = table_checksums(snap, present)
+        finally:
+            code = proc.wait() if proc is not None else 0
+            snap.rollback()
+        if code != 0:
+            stderr.seek(0)
+            raise UserError(f"pg_dump failed (exit {code}): {' '.join(stderr.read().split())}")
+    return present, counts, checksums
+
+
+def verify_backup(
+    target: connection.Target,
+    path: Path,
+    counts: dict[str, int],
+    *,
+    scratch: bool,
+    server_major: int,
+) -> str:
+    """pg_restore --list names every table; with `scratch`, a restore into a new database
+    has the same row counts. Returns a one-line summary; UserError if it does not hold."""
+    pg_restore = pg_program("pg_restore", target, server_major)
+    listing = _run([pg_restore, "--list", str(path)], target.env, "pg_restore --list").stdout
+    listed = {
+        f"{m.group(1)}.{m.group(2)}"
+        for m in re.finditer(r"^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ", listing, re.M)
+    }
+    missing = sorted(set(counts) - listed)
+    if missing:
+        raise UserError(f"backup {path} lacks the data of {', '.join(missing)}")
+    if not scratch:
+        return f"pg_restore --list: {len(listed)} tables"
+    name = f"luckygas_verify_{secrets.token_hex(6)}"
+    with connection.connect(target, autocommit=True) as admin:
+        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        try:
+            argv = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error"]
+            _run([*argv, "-d", f"dbname={name}", str(path)], target.env, "scratch restore")
+            with psycopg.connect(make_conninfo(target.conninfo, dbname=name)) as conn:
+                restored = table_counts(conn, sorted({k.split(".")[0] for k in counts}))
+        finally:
+            admin.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+    if restored != counts:
+        diff = sorted(k for k in set(counts) | set(restored) if counts.get(k) != restored.get(k))
+        raise UserError(f"backup {path} restored with other row counts: {', '.join(diff)}")
+    return f"restored into a scratch database: {len(restored)} tables, counts equal"
+
+
+# -- dbt ---------------------------------------------------------------------------------
+
+
+def dbt_environment(target: connection.Target, tmp: Path) -> dict[str, str]:
+    """target.env; profiles from DBT_PROFILES_DIR, ./profiles.yml, or a copy of the example."""
+    env = dict(target.env)
+    if not env.get("DBT_PROFILES_DIR") and not (PROJECT_DIR / "profiles.yml").exists():
+        profiles = tmp / "profiles"
+        profiles.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PROJECT_DIR / "profiles.yml.example", profiles / "profiles.yml")
+        env["DBT_PROFILES_DIR"] = str(profiles)
+    return env
+
+
+def dbt_target_dir(env: dict[str, str]) -> Path:
+    value = env.get("DBT_TARGET_PATH")
+    if not value:
+        return PROJECT_DIR / "target"
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_DIR / path
+
+
+def run_dbt_build(env: dict[str, str], log: Path) -> tuple[int, str]:
+    """`dbt build` in the project; its output to `log`; (exit code, summary line)."""
+    venv_dbt = Path(sys.executable).parent / "dbt"  # the dbt installed beside loaders
+    dbt = venv_dbt if venv_dbt.exists() else Path(shutil.which("dbt") or "dbt")
+    with log.open("w", encoding="utf-8") as out:
+        code = subprocess.run(
+            [str(dbt), "build", "--project-dir", str(PROJECT_DIR)],
+            env=env,
+            cwd=PROJECT_DIR,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+        ).returncode
+    text = log.read_text(encoding="utf-8", errors="replace")
+    done = re.findall(r"Done\. (PASS=\d+ .*TOTAL=\d+)", text)
+    return code, done[-1] if done else ""
+
+
+def check_run_results(target_dir: Path, since: float) -> list[str]:
+    """Problems in the dbt build's run_results.json (empty list: every after-check holds)."""
+    results_path = target_dir / "run_results.json"
+    if not results_path.exists() or results_path.stat().st_mtime < since:
+        return [f"{results_path} was not written by this build"]
+    results = json.loads(results_path.read_text(encoding="utf-8"))["results"]
+    try:
+        nodes = json.loads((target_dir / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    except (OSError, ValueError, KeyError):
+        nodes = {}
+    problems = []
+    by_name = {
+        r["unique_id"].split(".")[-1]: r for r in results if r["unique_id"].startswith("test.")
+    }
+    for name in RECONCILE_TESTS:
+        r = by_name.get(name)
+        if r is None:
+            problems.append(f"reconciliation test {name} did not run")
+        elif r["status"] != "pass":
+            problems.append(f"reconciliation test {name}: {r['status']} ({r.get('failures')} rows)")
+    for r in results:
+        uid = r["unique_id"]
+        if not uid.startswith("test.") or r["status"] not in ("fail", "error"):
+            continue
+        severity = str(nodes.get(uid, {}).get("config", {}).get("severity", "error")).lower()
+        if severity == "error" and uid.split(".")[-1] not in RECONCILE_TESTS:
+            problems.append(f"test {uid.split('.', 2)[-1]}: {r['status']}")
+    return problems
+
+
+# -- migrate -----------------------------------------------------------------------------
+
+
+def migrate(
+    paths: Sequence[Path],
+    *,
+    dry_run: bool = False,
+    backup_dir: Path | None = None,
+    verify_restore: bool = True,
+    arguments: Sequence[str] = (),
+    say: Say = print,
+) -> MigrationResult:
+    """Run the checkpoints; raise NoGo / Failed / UserError at the first that fails."""
+    paths = [Path(p) for p in paths]
+    backup_dir = Path(backup_dir) if backup_dir is not None else default_backup_dir()
+    target = connection.resolve()
+    say(f"[1/8] server: {target.description}")
+    with connection.connect(target, autocommit=True) as conn:
+        major = _server_major(conn)
+        say(f"      reachable, PostgreSQL {conn.info.server_version}")
+        planned, files, nogo = inspect_inputs(paths)
+        for f in files:
+            say(f"[2/8] file {f['path']}: {f['bytes']:,} bytes, sha256 {f['sha256'][:16]}...")
+        if dry_run:
+            present = existing_schemas(conn, TARGET_SCHEMAS)
+            counts = table_counts(conn, present)
+            say(f"plan (dry run, nothing written): back up schemas {', '.join(present) or '(none)'}"
+                f" ({len(counts)} tables, {sum(counts.values()):,} rows) into {backup_dir};"
+                f" verify it; load {len(files)} files; dbt build in {PROJECT_DIR};"
+                " check reconciliation and error tests; record counts")  # fmt: skip
+            if nogo:
+                raise NoGo(f"no-go: {nogo}")
+            say("go: every input is present and readable")
+            return MigrationResult(None, None, counts_before=counts)
+
+        take_lock(conn)
+        ensure_tables(conn)
+        mid = conn.execute(
+            "insert into validation.migrations (arguments, files) values (%s, %s)"
+            " returning migration_id",
+            (list(arguments), json.dumps(files)),
+        ).fetchone()[0]
+        result = MigrationResult(mid, None)
+        if nogo:
+            _finish(conn, mid, "no-go", nogo)
+            raise NoGo(f"no-go (migration {mid}): {nogo}; nothing was changed")
+        say(f"migration {mid}")
+        step = "backup"
+        try:
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            path = (backup_dir / f"migration-{mid}-{stamp}.dump").resolve()
+            t = time.perf_counter()
+            schemas, counts, checksums = backup(target, path)
+            result.timings.backup = time.perf_counter() - t
+            result.counts_before = counts
+            if not schemas:
+                path = None
+                say("[3/8] backup: no raw or marts schema yet: nothing to back up (recorded)")
+            else:
+                say(f"[3/8] backup: {path} ({path.stat().st_size:,} bytes, {len(counts)} tables,"
+                    f" {sum(counts.values()):,} rows) in {result.timings.backup:.1f} s")  # fmt: skip
+            result.backup_path = path
+            _update(
+                conn,
+                mid,
+                backup_path=None if path is None else str(path),
+                backup_schemas=schemas,
+                counts_before=counts,
+                checksums_before=checksums,
+            )
+            step = "backup verification"
+            t = time.perf_counter()
+            if path is not None:
+                summary = verify_backup(
+                    target, path, counts, scratch=verify_restore, server_major=major
+                )
+            else:
+                summary = "nothing to verify"
+            result.timings.backup_verify = time.perf_counter() - t
+            say(f"[4/8] backup verified: {summary} ({result.timings.backup_verify:.1f} s)")
+            say(f"[5/8] go: {len(files)} files present, hashed and readable")
+
+            step = "load"
+            t = time.perf_counter()
+            report = raw.load(
+                paths,
+                lambda: connection.connect(target, autocommit=True),
+                planned=planned,
+                arguments=["migrate", *map(str, paths)],
+            )
+            result.timings.load = time.perf_counter() - t
+            loaded = sum(r.outcome == "loaded" for r in report.results)
+            rows = sum(r.rows_written for r in report.results)
+            say(f"[6/8] load {report.load_id}: {loaded} sources loaded, {rows:,} rows,"
+                f" {len(report.results) - loaded} unchanged ({result.timings.load:.1f} s)")  # fmt: skip
+
+            step = "dbt build"
+            t = time.perf_counter()
+            log = backup_dir / f"migration-{mid}-dbt.log"
+            with tempfile.TemporaryDirectory(prefix="luckygas-dbt-") as tmp:
+                env = dbt_environment(target, Path(tmp))
+                started = time.time() - 1
+                code, summary = run_dbt_build(env, log)
+                result.timings.dbt = time.perf_counter() - t
+                if code != 0:
+                    raise UserError(
+                        f"dbt build exited {code} ({summary or 'no summary'}); see {log}"
+                    )
+                say(f"[7/8] dbt build: {summary} ({result.timings.dbt:.1f} s)")
+                step = "after-checks"
+                t = time.perf_counter()
+                problems = check_run_results(dbt_target_dir(env), started)
+            if problems:
+                raise UserError("; ".join(problems))
+            result.counts_after = table_counts(conn, TARGET_SCHEMAS)
+            result.timings.after = time.perf_counter() - t
+            marts = {k: v for k, v in result.counts_after.items() if k.startswith("marts.")}
+            say("[8/8] after: reconciliation exact, no error test failing; marts: "
+                + ", ".join(f"{k.split('.', 1)[1]}={v:,}" for k, v in marts.items()))  # fmt: skip
+        except (UserError, psycopg.Error, OSError) as exc:
+            message = f"failed at {step}: {' '.join(str(exc).split())}"
+            if step in ("load", "dbt build", "after-checks"):
+                message += f"; `luckygas rollback --to {mid}` restores the state before it"
+            if not conn.closed:
+                _finish(conn, mid, "failed", message)
+            raise Failed(f"migration {mid} {message}") from exc
+        except BaseException as exc:
+            if not conn.closed:
+                _finish(conn, mid, "failed", f"interrupted at {step}: {exc!r}")
+            raise
+        _finish(conn, mid, "succeeded", "", counts_after=result.counts_after)
+        return result
+
+
+# -- rollback ----------------------------------------------------------------------------
+
+DEPENDENT_VIEWS = """
+with recursive deps(oid) as (
+    select distinct r.ev_class
+    from pg_depend d
+    join pg_rewrite r on r.oid = d.objid and d.classid = 'pg_rewrite'::regclass
+    join pg_class ref on ref.oid = d.refobjid
+    join pg_namespace rn on rn.oid = ref.relnamespace
+    where rn.nspname = any(%(schemas)s) and r.ev_class <> d.refobjid
+    union
+    select r.ev_class
+    from deps
+    join pg_depend d on d.refobjid = deps.oid and d.classid = 'pg_rewrite'::regclass
+    join pg_rewrite r on r.oid = d.objid
+    where r.ev_class <> deps.oid
+)
+select n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid, true)
+from deps join pg_class c on c.oid = deps.oid join pg_namespace n on n.oid = c.relnamespace
+where n.nspname <> all(%(schemas)s) and c.relkind in ('v', 'm')
+order by c.oid
+"""
+
+
+def dependent_views(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Views outside `schemas` that depend on them (transitively), in creation order:
+    (qualified name, 'v' or 'm', create statement)."""
+    out = []
+    with conn.transaction():
+        # an empty search_path: every name in the definitions comes schema-qualified
+        conn.execute("select set_config('search_path', '', true)")
+        found = conn.execute(DEPENDENT_VIEWS, {"schemas": list(schemas)}).fetchall()
+    for schema, name, kind, definition in found:
+        ident = sql.Identifier(schema, name).as_string(conn)
+        what = "materialized view" if kind == "m" else "view"
+        out.append((f"{schema}.{name}", kind, f"create {what} {ident} as {definition.rstrip(';')}"))
+    return out
+
+
+def pick_migration(conn: psycopg.Connection, to: int | None) -> tuple:
+    cols = "migration_id, outcome, backup_path, backup_schemas, counts_before, checksums_before"
+    if to is None:
+        row = conn.execute(
+            f"select {cols} from validation.migrations m where outcome = 'succeeded'"
+            " and not exists (select 1 from validation.rollbacks r where r.migration_id ="
+            " m.migration_id and r.outcome = 'rolled back') order by migration_id desc limit 1"
+        ).fetchone()
+        if row is None:
+            raise UserError("no succeeded migration to roll back (give --to MIGRATION_ID)")
+    else:
+        row = conn.execute(
+            f"select {cols} from validation.migrations where migration_id = %s", (to,)
+        ).fetchone()
+        if row is None:
+            raise UserError(f"no migration {to} in validation.migrations")
+    if row[3] is None:
+        raise UserError(f"migration {row[0]} ({row[1]}) has no backup: it changed nothing")
+    if row[2] is not None and not Path(row[2]).is_file():
+        raise UserError(f"migration {row[0]}: backup {row[2]} is missing")
+    return row
+
+
+def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
+    """Restore raw and marts to their state before migration `to`; verify; record."""
+    target = connection.resolve()
+    started = time.perf_counter()
+    with connection.connect(target, autocommit=True) as conn:
+        if (
+            not existing_schemas(conn, ["validation"])
+            or conn.execute("select to_regclass('validation.migrations') is null").fetchone()[0]
+        ):
+            raise UserError("no migration recorded yet (validation.migrations is missing)")
+        take_lock(conn)
+        ensure_tables(conn)
+        mid, outcome, backup_path, schemas, counts_before, checksums_before = pick_migration(
+            conn, to
+        )
+        later = [
+            r[0]
+            for r in conn.execute(
+                "select migration_id from validation.migrations m where migration_id > %s"
+                " and outcome in ('succeeded', 'failed') and not exists (select 1 from"
+                " validation.rollbacks r where r.migration_id = m.migration_id"
+                " and r.outcome = 'rolled back') order by 1",
+                (mid,),
+            ).fetchall()
+        ]
+        if later:
+            say(f"note: this also undoes the later migrations {', '.join(map(str, later))}")
+        rid = conn.execute(
+            "insert into validation.rollbacks (migration_id, backup_path) values (%s, %s)"
+            " returning rollback_id",
+            (mid, backup_path),
+        ).fetchone()[0]
+        say(f"rollback {rid}: migration {mid} ({outcome}), backup {backup_path or '(empty)'}")
+        try:
+            views = dependent_views(conn, TARGET_SCHEMAS)
+            major = _server_major(conn)
+            t = time.perf_counter()
+            restore(target, backup_path, views, major)
+            restore_s = time.perf_counter() - t
+            say(
+                f"restore: {restore_s:.1f} s (schemas {', '.join(TARGET_SCHEMAS)}, one transaction)"
+            )
+            existing = {
+                f"{s}.{n}"
+                for s, n in conn.execute(
+                    "select n.nspname, c.relname from pg_class c join pg_namespace n"
+                    " on n.oid = c.relnamespace where c.relkind in ('v', 'm')"
+                ).fetchall()
+            }
+            recreated = [v for v, _, _ in views if v in existing]
+            missing = [v for v, _, _ in views if v not in existing]
+            if missing:
+                say(f"note: views not recreated (run `dbt build`): {', '.join(missing)}")
+            t = time.perf_counter()
+            counts = table_counts(conn, TARGET_SCHEMAS)
+            checksums = table_checksums(conn, TARGET_SCHEMAS)
+            verify_s = time.perf_counter() - t
+            problems = [
+                f"{k}: rows {counts_before.get(k)} before, {counts.get(k)} now"
+                for k in sorted(set(counts) | set(counts_before))
+                if counts.get(k) != counts_before.get(k)
+            ]
+            problems += [
+                f"{k}: checksum differs"
+                for k in sorted(set(checksums) | set(checksums_before or {}))
+                if checksums.get(k) != (checksums_before or {}).get(k)
+                and counts.get(k) == counts_before.get(k)
+            ]
+            say(f"verify: {len(counts)} tables, counts and checksums"
+                f" {'equal' if not problems else 'DIFFER'} ({verify_s:.1f} s)")  # fmt: skip
+            conn.execute(
+                "update validation.rollbacks set finished_at = clock_timestamp(), outcome = %s,"
+                " message = %s, counts_after = %s, checksums_after = %s, views_recreated = %s,"
+                " views_not_recreated = %s, restore_seconds = %s, verify_seconds = %s"
+                " where rollback_id = %s",
+                (
+                    "failed" if problems else "rolled back",
+                    "; ".join(problems) or None,
+                    json.dumps(counts),
+                    json.dumps(checksums),
+                    recreated,
+                    missing,
+                    round(restore_s, 3),
+                    round(verify_s, 3),
+                    rid,
+                ),
+            )
+            if problems:
+                raise UserError(
+                    f"rollback {rid} restored but does not verify: {'; '.join(problems)}"
+                )
+        except (UserError, psycopg.Error, OSError) as exc:
+            if not isinstance(exc, UserError) or "does not verify" not in str(exc):
+                conn.execute(
+                    "update validation.rollbacks set finished_at = clock_timestamp(),"
+                    " outcome = 'failed', message = %s where rollback_id = %s",
+                    (str(exc), rid),
+                )
+            if isinstance(exc, UserError):
+                raise
+            raise UserError(f"rollback {rid} failed: {exc}") from exc
+    total = time.perf_counter() - started
+    say(f"rolled back migration {mid} in {total:.1f} s")
+    return RollbackResult(rid, mid, restore_s, verify_s, total, missing)
+
+
+def restore(
+    target: connection.Target,
+    backup_path: str | None,
+    views: list[tuple[str, str, str]],
+    server_major: int,
+) -> None:
+    """One psql transaction: drop the target schemas, replay the backup, recreate views."""
+    psql = pg_program("psql", target, server_major)
+    pg_restore = pg_program("pg_restore", target, server_major)
+    prefix = "\\set ON_ERROR_STOP on\nset client_min_messages = warning;\n" + "".join(
+        f"drop schema if exists {s} cascade;\n" for s in TARGET_SCHEMAS
+    )
+    suffix = "".join(
+        "do $luckygas$ begin execute "
+        + _literal(statement)
+        + "; exception when others then raise warning 'view "
+        + name.replace("'", "''")
+        + " not recreated: %', sqlerrm; end $luckygas$;\n"
+        for name, _, statement in views
+    )
+    with tempfile.TemporaryFile("w+b") as errors:
+        proc = subprocess.Popen(
+            [psql, "-X", "-q", "--single-transaction", "-f", "-"],
+            env=target.env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(prefix.encode())
+            if backup_path is not None:
+                dump = subprocess.Popen(
+                    [pg_restore, "-f", "-", backup_path],
+                    env=target.env,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                )
+                assert dump.stdout is not None
+                shutil.copyfileobj(dump.stdout, proc.stdin, 1 << 20)
+                if dump.wait() != 0:
+                    proc.kill()
+                    raise UserError(f"pg_restore could not read {backup_path}")
+            proc.stdin.write(suffix.encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = proc.wait()
+        errors.seek(0)
+        text = errors.read().decode(errors="replace")
+    if code != 0:
+        lines = [x for x in text.splitlines() if "ERROR" in x or "FATAL" in x] or text.splitlines()
+        raise UserError(
+            f"restore failed and was rolled back (nothing changed): {' '.join(lines[:3])}"
+        )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
