@@ -2,21 +2,35 @@
 
 migrate PATH... runs, stopping at the first checkpoint that does not hold:
 
-1. before: the server answers; every PATH exists and every file is found, hashed (SHA-256)
-   and opened (`raw.plan`); a missing or unreadable file is a *no-go*. Then a backup of the
-   target schemas (`raw`, `marts`) with `pg_dump -Fc`, taken in the snapshot of a
-   repeatable-read transaction (`pg_export_snapshot`) in which the row count and a checksum
-   of every table are recorded, so the figures describe exactly what the backup holds. The
-   backup is verified: `pg_restore --list` lists every table, and (by default) it is
-   restored into a scratch database whose row counts must equal the recorded ones.
-   On a database without those schemas the backup is of nothing: no file, and
+1. server: it answers (the embedded one, or the one PG* / LUCKYGAS_DSN name).
+2. inputs: every PATH exists and every file is found, hashed (SHA-256) and opened
+   (`raw.plan`); a missing or unreadable file is a *no-go* before anything is written.
+3. backup of the target schemas (`raw`, `marts`) with `pg_dump -Fc`, taken in the snapshot
+   of a repeatable-read transaction (`pg_export_snapshot`) in which the row count and a
+   checksum of every table are recorded, so the figures describe exactly what the backup
+   holds. On a database without those schemas there is nothing to back up: no file, and
    `backup_schemas` records the empty list (a rollback then drops the schemas).
-2. the work: `raw.load` of the files, then `dbt build` (a subprocess, like an analyst).
-3. after: dbt exited 0; the reconciliation tests (customers_reconcile,
-   deliveries_reconcile) passed; no error-severity test failed (target/run_results.json and
-   manifest.json); the row count of every table in raw and marts is recorded.
+4. the backup verified: `pg_restore --list` lists every table and (by default) a restore
+   into a scratch database has the recorded row counts.
+5. go.
+6. load: `raw.load` of the files.
+7. `dbt build` (a subprocess, like an analyst's) into SHADOW schemas (`marts__shadow` ...,
+   dbt var `schema_suffix`): the live staging, intermediate, marts, reference and
+   validation relations are not touched, and a fresh build has no incremental state to go
+   stale. The on-run-end hook still records the run in `validation`, so Mary sees why a
+   migration stopped.
+8. after-checks (target/run_results.json): no model failed; the reconciliation tests
+   (customers_reconcile, deliveries_reconcile) and every error-severity test passed, among
+   them the orphan-rate gate R03 (tests/reconciliation/delivery_orphan_rate.sql). A failed
+   check is a *no-go*.
+9. swap (`swap_in`): every shadow relation moved into its live schema in ONE transaction,
+   so readers of customers and deliveries see the old tables or the new ones, never a mix.
+   Then the row count of every table in raw and marts is recorded.
 
-`--dry-run` runs the before-checks that write nothing and prints the plan: no backup, no
+A stop after the load (a no-go at the after-checks, a failed build, a failed swap) drops
+the shadow schemas and undoes the load: raw is restored from the backup and verified
+against its counts and checksums. A stopped migration therefore leaves every table as it
+was. `--dry-run` runs the checks that write nothing and prints the plan: no backup, no
 load, no row in `validation.migrations`.
 
 Every migration (not a dry run) is one row of `validation.migrations`, written when it
@@ -26,14 +40,15 @@ rollback [--to ID] (default: the latest succeeded migration not rolled back yet)
 and marts back to their state before that migration, from its backup, in ONE transaction
 (psql --single-transaction): drop schemas raw and marts (cascade), replay the backup
 (`pg_restore -f -` piped into psql), recreate the views of other schemas that depended on
-them (staging views on raw tables, validation.source_reconciliation on marts). Dropping the
-schemas, rather than `pg_restore --clean`, also removes tables created after the backup (a
-new file's raw table), and `--clean` alone cannot drop a table other schemas' views depend
-on. A view whose definition no longer fits the restored tables is left out (warned, listed
-in the rollback row; `dbt build` recreates it). Then it verifies: each table's row count
-and checksum (md5 of its rows as text, in order) equal the migration's counts_before and
-checksums_before, and the set of tables is the same. Each rollback is one row of
-`validation.rollbacks`; the validation schema itself is never touched by the restore.
+them (staging views on raw tables, validation.source_reconciliation on marts, views of
+Mary's). Dropping the schemas, rather than `pg_restore --clean`, also removes tables
+created after the backup (a new file's raw table), and `--clean` alone cannot drop a table
+other schemas' views depend on. A view whose definition no longer fits the restored tables
+is left out (warned, listed in the rollback row; `dbt build` recreates it). Then it
+verifies: each table's row count and checksum (md5 of its rows as text, in order) equal
+the migration's counts_before and checksums_before, and the set of tables is the same.
+Each rollback is one row of `validation.rollbacks`; the validation schema itself is never
+touched by the restore.
 """
 
 from __future__ import annotations
@@ -61,6 +76,10 @@ from loaders.readers.base import SourceError
 
 TARGET_SCHEMAS = ("raw", "marts")
 RECONCILE_TESTS = ("customers_reconcile", "deliveries_reconcile")
+SHADOW_SUFFIX = (
+    "__shadow"  # dbt var schema_suffix: where migrate builds (macros/generate_schema_name)
+)
+SWAP_LOCK_TIMEOUT = "60s"  # how long the swap waits for readers' locks before giving up
 LOCK_KEY = 0x4C47_4D49  # pg_advisory_lock key: one migrate or rollback at a time per database
 PROJECT_DIR = Path(__file__).resolve().parents[1]  # the dbt project (dbt_project.yml)
 
@@ -363,12 +382,20 @@ def dbt_target_dir(env: dict[str, str]) -> Path:
 
 
 def run_dbt_build(env: dict[str, str], log: Path) -> tuple[int, str]:
-    """`dbt build` in the project; its output to `log`; (exit code, summary line)."""
+    """`dbt build` of the project into the shadow schemas; its output to `log`;
+    (exit code, summary line)."""
     venv_dbt = Path(sys.executable).parent / "dbt"  # the dbt installed beside loaders
     dbt = venv_dbt if venv_dbt.exists() else Path(shutil.which("dbt") or "dbt")
     with log.open("w", encoding="utf-8") as out:
         code = subprocess.run(
-            [str(dbt), "build", "--project-dir", str(PROJECT_DIR)],
+            [
+                str(dbt),
+                "build",
+                "--project-dir",
+                str(PROJECT_DIR),
+                "--vars",
+                json.dumps({"schema_suffix": SHADOW_SUFFIX}),
+            ],
             env=env,
             cwd=PROJECT_DIR,
             stdout=out,
@@ -402,6 +429,9 @@ def check_run_results(target_dir: Path, since: float) -> list[str]:
             problems.append(f"reconciliation test {name}: {r['status']} ({r.get('failures')} rows)")
     for r in results:
         uid = r["unique_id"]
+        if not uid.startswith("test.") and r["status"] == "error":
+            problems.append(f"{uid.split('.')[0]} {uid.split('.', 2)[-1]}: error")
+            continue
         if not uid.startswith("test.") or r["status"] not in ("fail", "error"):
             continue
         severity = str(nodes.get(uid, {}).get("config", {}).get("severity", "error")).lower()
@@ -422,24 +452,30 @@ def migrate(
     arguments: Sequence[str] = (),
     say: Say = print,
 ) -> MigrationResult:
-    """Run the checkpoints; raise NoGo / Failed / UserError at the first that fails."""
+    """Run the checkpoints; raise NoGo / Failed / UserError at the first that fails.
+
+    Until the swap (step 9) the live staging, intermediate, marts, reference and
+    validation relations are not touched: dbt builds into the shadow schemas. A stop after
+    the load undoes the load (raw restored from the backup), so a stopped migration leaves
+    every table as it was."""
     paths = [Path(p) for p in paths]
     backup_dir = Path(backup_dir) if backup_dir is not None else default_backup_dir()
     target = connection.resolve()
-    say(f"[1/8] server: {target.description}")
+    say(f"[1/9] server: {target.description}")
     with connection.connect(target, autocommit=True) as conn:
         major = _server_major(conn)
         say(f"      reachable, PostgreSQL {conn.info.server_version}")
         planned, files, nogo = inspect_inputs(paths)
         for f in files:
-            say(f"[2/8] file {f['path']}: {f['bytes']:,} bytes, sha256 {f['sha256'][:16]}...")
+            say(f"[2/9] file {f['path']}: {f['bytes']:,} bytes, sha256 {f['sha256'][:16]}...")
         if dry_run:
             present = existing_schemas(conn, TARGET_SCHEMAS)
             counts = table_counts(conn, present)
             say(f"plan (dry run, nothing written): back up schemas {', '.join(present) or '(none)'}"
                 f" ({len(counts)} tables, {sum(counts.values()):,} rows) into {backup_dir};"
-                f" verify it; load {len(files)} files; dbt build in {PROJECT_DIR};"
-                " check reconciliation and error tests; record counts")  # fmt: skip
+                f" verify it; load {len(files)} files; dbt build into the shadow schemas"
+                f" (*{SHADOW_SUFFIX}) in {PROJECT_DIR}; check reconciliation, orphan rate and"
+                " error tests; swap the shadow relations in; record counts")  # fmt: skip
             if nogo:
                 raise NoGo(f"no-go: {nogo}")
             say("go: every input is present and readable")
@@ -458,7 +494,12 @@ def migrate(
             raise NoGo(f"no-go (migration {mid}): {nogo}; nothing was changed")
         say(f"migration {mid}")
         step = "backup"
+        loaded = False  # from the load on, a stop undoes the load
+        schemas: list[str] = []
         try:
+            left = drop_shadows(conn)
+            if left:
+                say(f"      dropped what an earlier stopped migration left: {', '.join(left)}")
             backup_dir.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             path = (backup_dir / f"migration-{mid}-{stamp}.dump").resolve()
@@ -468,9 +509,9 @@ def migrate(
             result.counts_before = counts
             if not schemas:
                 path = None
-                say("[3/8] backup: no raw or marts schema yet: nothing to back up (recorded)")
+                say("[3/9] backup: no raw or marts schema yet: nothing to back up (recorded)")
             else:
-                say(f"[3/8] backup: {path} ({path.stat().st_size:,} bytes, {len(counts)} tables,"
+                say(f"[3/9] backup: {path} ({path.stat().st_size:,} bytes, {len(counts)} tables,"
                     f" {sum(counts.values()):,} rows) in {result.timings.backup:.1f} s")  # fmt: skip
             result.backup_path = path
             _update(
@@ -490,10 +531,11 @@ def migrate(
             else:
                 summary = "nothing to verify"
             result.timings.backup_verify = time.perf_counter() - t
-            say(f"[4/8] backup verified: {summary} ({result.timings.backup_verify:.1f} s)")
-            say(f"[5/8] go: {len(files)} files present, hashed and readable")
+            say(f"[4/9] backup verified: {summary} ({result.timings.backup_verify:.1f} s)")
+            say(f"[5/9] go: {len(files)} files present, hashed and readable")
 
             step = "load"
+            loaded = True
             t = time.perf_counter()
             report = raw.load(
                 paths,
@@ -502,10 +544,10 @@ def migrate(
                 arguments=["migrate", *map(str, paths)],
             )
             result.timings.load = time.perf_counter() - t
-            loaded = sum(r.outcome == "loaded" for r in report.results)
+            n_loaded = sum(r.outcome == "loaded" for r in report.results)
             rows = sum(r.rows_written for r in report.results)
-            say(f"[6/8] load {report.load_id}: {loaded} sources loaded, {rows:,} rows,"
-                f" {len(report.results) - loaded} unchanged ({result.timings.load:.1f} s)")  # fmt: skip
+            say(f"[6/9] load {report.load_id}: {n_loaded} sources loaded, {rows:,} rows,"
+                f" {len(report.results) - n_loaded} unchanged ({result.timings.load:.1f} s)")  # fmt: skip
 
             step = "dbt build"
             t = time.perf_counter()
@@ -515,34 +557,87 @@ def migrate(
                 started = time.time() - 1
                 code, summary = run_dbt_build(env, log)
                 result.timings.dbt = time.perf_counter() - t
-                if code != 0:
-                    raise UserError(
-                        f"dbt build exited {code} ({summary or 'no summary'}); see {log}"
-                    )
-                say(f"[7/8] dbt build: {summary} ({result.timings.dbt:.1f} s)")
+                if code != 0 and not summary:
+                    raise UserError(f"dbt build exited {code} (no summary); see {log}")
+                say(
+                    f"[7/9] dbt build into *{SHADOW_SUFFIX}: {summary} ({result.timings.dbt:.1f} s)"
+                )
                 step = "after-checks"
                 t = time.perf_counter()
                 problems = check_run_results(dbt_target_dir(env), started)
+            if any(not p.startswith(("test ", "reconciliation ")) for p in problems):
+                raise UserError(f"{'; '.join(problems)}; see {log}")
             if problems:
-                raise UserError("; ".join(problems))
+                raise NoGo("; ".join(problems))
+            if code != 0:
+                raise UserError(f"dbt build exited {code} ({summary}); see {log}")
+            say("[8/9] after-checks: reconciliation exact, orphan rate within the threshold,"
+                " no error test failing")  # fmt: skip
+
+            step = "swap"
+            moved, recreated, missing = swap_in(conn)
+            loaded = False  # the migration is in: from here on only `rollback` undoes it
             result.counts_after = table_counts(conn, TARGET_SCHEMAS)
             result.timings.after = time.perf_counter() - t
             marts = {k: v for k, v in result.counts_after.items() if k.startswith("marts.")}
-            say("[8/8] after: reconciliation exact, no error test failing; marts: "
-                + ", ".join(f"{k.split('.', 1)[1]}={v:,}" for k, v in marts.items()))  # fmt: skip
+            say(f"[9/9] swapped in {moved} relations in one transaction"
+                + (f"; views recreated: {', '.join(recreated)}" if recreated else "")
+                + (f"; views NOT recreated: {', '.join(missing)}" if missing else "")
+                + "; marts: " + ", ".join(f"{k.split('.', 1)[1]}={v:,}" for k, v in marts.items()))  # fmt: skip
         except (UserError, psycopg.Error, OSError) as exc:
-            message = f"failed at {step}: {' '.join(str(exc).split())}"
-            if step in ("load", "dbt build", "after-checks"):
-                message += f"; `luckygas rollback --to {mid}` restores the state before it"
+            nogo = isinstance(exc, NoGo)
+            what = f"no-go at {step}" if nogo else f"failed at {step}"
+            message = f"{what}: {' '.join(str(exc).split())}"
             if not conn.closed:
-                _finish(conn, mid, "failed", message)
-            raise Failed(f"migration {mid} {message}") from exc
+                message += "; " + _stop(conn, target, mid, loaded, schemas, major, say)
+                _finish(conn, mid, "no-go" if nogo else "failed", message)
+            raise (NoGo if nogo else Failed)(f"migration {mid} {message}") from exc
         except BaseException as exc:
             if not conn.closed:
                 _finish(conn, mid, "failed", f"interrupted at {step}: {exc!r}")
             raise
         _finish(conn, mid, "succeeded", "", counts_after=result.counts_after)
         return result
+
+
+def _stop(
+    conn: psycopg.Connection,
+    target: connection.Target,
+    mid: int,
+    loaded: bool,
+    schemas: Sequence[str],
+    major: int,
+    say: Say,
+) -> str:
+    """After a stop: drop the shadow schemas and, if the load ran, restore raw from the
+    backup. Returns what was done, for the message."""
+    done = []
+    try:
+        if drop_shadows(conn):
+            done.append("the shadow build was dropped")
+        if not loaded:
+            return "; ".join(done + ["the live tables were not touched"])
+        row = conn.execute(
+            "select backup_path, counts_before, checksums_before from validation.migrations"
+            " where migration_id = %s",
+            (mid,),
+        ).fetchone()
+        backup_path = row[0] if "raw" in schemas else None
+        views = dependent_views(conn, relation_oids(conn, ["raw"]))
+        restore(target, backup_path, views, major, schemas=("raw",))
+        want = {k: v for k, v in (row[1] or {}).items() if k.startswith("raw.")}
+        want_sums = {k: v for k, v in (row[2] or {}).items() if k.startswith("raw.")}
+        if table_counts(conn, ["raw"]) != want or table_checksums(conn, ["raw"]) != want_sums:
+            raise UserError("raw does not verify against the backup's counts and checksums")
+        say(f"      the load was undone: raw restored from the backup ({len(want)} tables verify)")
+        done.append("the load was undone (raw restored from the backup and verified)")
+        done.append("the live tables were not touched")
+    except (UserError, psycopg.Error, OSError) as exc:
+        done.append(
+            f"undoing the load FAILED ({' '.join(str(exc).split())}): "
+            f"`luckygas rollback --to {mid}` restores the state before it"
+        )
+    return "; ".join(done)
 
 
 # -- rollback ----------------------------------------------------------------------------
@@ -552,9 +647,7 @@ with recursive deps(oid) as (
     select distinct r.ev_class
     from pg_depend d
     join pg_rewrite r on r.oid = d.objid and d.classid = 'pg_rewrite'::regclass
-    join pg_class ref on ref.oid = d.refobjid
-    join pg_namespace rn on rn.oid = ref.relnamespace
-    where rn.nspname = any(%(schemas)s) and r.ev_class <> d.refobjid
+    where d.refobjid = any(%(oids)s::oid[]) and r.ev_class <> d.refobjid
     union
     select r.ev_class
     from deps
@@ -564,24 +657,115 @@ with recursive deps(oid) as (
 )
 select n.nspname, c.relname, c.relkind, pg_get_viewdef(c.oid, true)
 from deps join pg_class c on c.oid = deps.oid join pg_namespace n on n.oid = c.relnamespace
-where n.nspname <> all(%(schemas)s) and c.relkind in ('v', 'm')
+where c.oid <> all(%(oids)s::oid[]) and c.relkind in ('v', 'm')
 order by c.oid
 """
 
+RELATIONS = """
+select c.oid, n.nspname, c.relname, c.relkind
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm')
+order by n.nspname, c.relname
+"""
 
-def dependent_views(conn: psycopg.Connection, schemas: Sequence[str]) -> list[tuple[str, str, str]]:
-    """Views outside `schemas` that depend on them (transitively), in creation order:
-    (qualified name, 'v' or 'm', create statement)."""
+RELKIND = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+
+
+def relation_oids(conn: psycopg.Connection, schemas: Sequence[str]) -> list[int]:
+    return [r[0] for r in conn.execute(RELATIONS, (list(schemas),)).fetchall()]
+
+
+def dependent_views(conn: psycopg.Connection, oids: Sequence[int]) -> list[tuple[str, str, str]]:
+    """Views and materialized views that depend (transitively) on the relations `oids` and
+    are not among them, in creation order: (qualified name, 'v' or 'm', create statement).
+    Dropping those relations with cascade drops these; the statements recreate them."""
     out = []
     with conn.transaction():
         # an empty search_path: every name in the definitions comes schema-qualified
         conn.execute("select set_config('search_path', '', true)")
-        found = conn.execute(DEPENDENT_VIEWS, {"schemas": list(schemas)}).fetchall()
+        found = conn.execute(DEPENDENT_VIEWS, {"oids": list(oids)}).fetchall()
     for schema, name, kind, definition in found:
         ident = sql.Identifier(schema, name).as_string(conn)
         what = "materialized view" if kind == "m" else "view"
         out.append((f"{schema}.{name}", kind, f"create {what} {ident} as {definition.rstrip(';')}"))
     return out
+
+
+# -- the shadow build and the swap --------------------------------------------------------
+
+
+def shadow_schemas(conn: psycopg.Connection) -> list[tuple[str, str]]:
+    """(shadow schema, live schema) for every schema a shadow build made (marts__shadow ...)."""
+    pattern = "%" + SHADOW_SUFFIX.replace("_", "\\_")
+    found = conn.execute(
+        "select nspname from pg_namespace where nspname like %s order by 1", (pattern,)
+    ).fetchall()
+    return [(r[0], r[0][: -len(SHADOW_SUFFIX)]) for r in found]
+
+
+def drop_shadows(conn: psycopg.Connection) -> list[str]:
+    """Drop what a shadow build left (an earlier migration that stopped, or this one)."""
+    dropped = []
+    for shadow, _ in shadow_schemas(conn):
+        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(shadow)))
+        dropped.append(shadow)
+    return dropped
+
+
+def swap_in(conn: psycopg.Connection) -> tuple[int, list[str], list[str]]:
+    """Move every relation of the shadow schemas into its live schema, in ONE transaction:
+    a reader sees the old customers, deliveries ... or the new ones, never a mix, and
+    never a missing table (it waits for the locks, at most SWAP_LOCK_TIMEOUT, then sees
+    the new tables). The live schemas themselves are kept (their privileges, and what
+    else lives in them, such as validation's history tables). Views of other schemas on
+    the replaced relations (a saved query of Mary's) are recreated on the new ones.
+    Returns (relations moved, views recreated, views that could not be)."""
+    with conn.transaction():
+        conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
+        pairs = shadow_schemas(conn)
+        if not pairs:
+            raise UserError("the dbt build made no shadow schema: nothing to swap in")
+        moving = conn.execute(RELATIONS, ([shadow for shadow, _ in pairs],)).fetchall()
+        live_of = dict(pairs)
+        replaced = []  # (oid, live schema, name, kind) of the live relations being replaced
+        for _, shadow, name, _ in moving:
+            row = conn.execute(
+                "select c.oid, c.relkind from pg_class c join pg_namespace n"
+                " on n.oid = c.relnamespace where n.nspname = %s and c.relname = %s",
+                (live_of[shadow], name),
+            ).fetchone()
+            if row is not None:
+                replaced.append((row[0], live_of[shadow], name, row[1]))
+        views = dependent_views(conn, [oid for oid, *_ in replaced])
+        for live in live_of.values():
+            conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(live)))
+        for _, live, name, kind in replaced:
+            conn.execute(
+                sql.SQL("drop {} if exists {} cascade").format(
+                    sql.SQL(RELKIND.get(kind, "table")), sql.Identifier(live, name)
+                )
+            )
+        for _, shadow, name, kind in moving:
+            conn.execute(
+                sql.SQL("alter {} {} set schema {}").format(
+                    sql.SQL(RELKIND[kind]),
+                    sql.Identifier(shadow, name),
+                    sql.Identifier(live_of[shadow]),
+                )
+            )
+        for shadow, _ in pairs:
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(shadow)))
+        recreated, missing = [], []
+        for name, _, statement in views:
+            if conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]:
+                continue  # not dropped: it did not depend on a replaced relation after all
+            try:
+                with conn.transaction():  # a savepoint: a view that no longer fits is left out
+                    conn.execute(statement)
+                recreated.append(name)
+            except psycopg.Error:
+                missing.append(name)
+    return len(moving), recreated, missing
 
 
 def pick_migration(conn: psycopg.Connection, to: int | None) -> tuple:
@@ -641,7 +825,7 @@ def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
         ).fetchone()[0]
         say(f"rollback {rid}: migration {mid} ({outcome}), backup {backup_path or '(empty)'}")
         try:
-            views = dependent_views(conn, TARGET_SCHEMAS)
+            views = dependent_views(conn, relation_oids(conn, TARGET_SCHEMAS))
             major = _server_major(conn)
             t = time.perf_counter()
             restore(target, backup_path, views, major)
@@ -718,13 +902,18 @@ def restore(
     backup_path: str | None,
     views: list[tuple[str, str, str]],
     server_major: int,
+    schemas: Sequence[str] = TARGET_SCHEMAS,
 ) -> None:
-    """One psql transaction: drop the target schemas, replay the backup, recreate views."""
+    """One psql transaction: drop `schemas`, replay their part of the backup, recreate views."""
     psql = pg_program("psql", target, server_major)
     pg_restore = pg_program("pg_restore", target, server_major)
     prefix = "\\set ON_ERROR_STOP on\nset client_min_messages = warning;\n" + "".join(
-        f"drop schema if exists {s} cascade;\n" for s in TARGET_SCHEMAS
+        f"drop schema if exists {s} cascade;\n" for s in schemas
     )
+    subset = tuple(schemas) != TARGET_SCHEMAS
+    if subset and backup_path is not None:
+        # pg_restore --schema restores the schema's objects, not the schema itself
+        prefix += "".join(f"create schema {s};\n" for s in schemas)
     suffix = "".join(
         "do $luckygas$ begin execute "
         + _literal(statement)
@@ -745,8 +934,9 @@ def restore(
         try:
             proc.stdin.write(prefix.encode())
             if backup_path is not None:
+                only = [f"--schema={x}" for x in schemas] if subset else []
                 dump = subprocess.Popen(
-                    [pg_restore, "-f", "-", backup_path],
+                    [pg_restore, *only, "-f", "-", backup_path],
                     env=target.env,
                     stdout=subprocess.PIPE,
                     stderr=errors,

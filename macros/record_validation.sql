@@ -139,7 +139,7 @@
         )
         on conflict do nothing;
 
-        {% if result.status in ['fail', 'warn'] and result.failures and checked is not none -%}
+        {% if result.status in ['fail', 'warn'] and result.failures -%}
         insert into validation.exceptions (
             run_id, kind, code, severity, entity, source_file, source_sheet, source_row,
             column_name, value, client_code, record_key, record

@@ -2,13 +2,16 @@
 
 The tests run in file order on one database (module fixture): a first migration into an
 empty database, a dry run, a no-go, then a second migration with a changed file and the
-rollback of it, which must bring raw and marts back row for row.
+rollback of it, which must bring raw and marts back row for row, and a migration stopped
+at a no-go by the orphan-rate rule (R03), which must leave every table as it was.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
+import time
 
 import psycopg
 import pytest
@@ -22,6 +25,11 @@ from loaders.tests.dbt_runner import dbt_env, environ, fresh_database
 def rows(conninfo: str, query: str, params=()) -> list[tuple]:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         return conn.execute(query, params).fetchall()
+
+
+def execute(conninfo: str, statement: str) -> None:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(statement)
 
 
 def tables(conninfo: str, schema: str) -> list[str]:
@@ -46,6 +54,14 @@ def marts_state(conninfo: str) -> dict[str, list[str]]:
 def raw_counts(conninfo: str) -> dict[str, int]:
     return {
         t: rows(conninfo, f'select count(*) from raw."{t}"')[0][0] for t in tables(conninfo, "raw")
+    }
+
+
+def raw_state(conninfo: str) -> dict[str, list[str]]:
+    """Every raw table, row for row, as text."""
+    return {
+        t: [r[0] for r in rows(conninfo, f'select t::text from raw."{t}" t order by 1')]
+        for t in tables(conninfo, "raw")
     }
 
 
@@ -127,18 +143,75 @@ def test_missing_file_is_a_no_go(db, capsys):
     assert outcome == "no-go" and backup_path is None and str(missing) in message
 
 
+def consistent_state(conninfo: str) -> str:
+    """What a reader sees of the final tables, in one snapshot: a digest of customers,
+    deliveries, delivery_items and delivery_sources together."""
+    tables = ("customers", "deliveries", "delivery_items", "delivery_sources")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            parts = [
+                conn.execute(
+                    f"select md5(coalesce(string_agg(t::text, ',' order by t::text), ''))"
+                    f" from marts.{t} t"
+                ).fetchone()[0]
+                for t in tables
+            ]
+    return "|".join(parts)
+
+
 def test_changed_file_migrates_then_rollback_restores_row_for_row(db):
+    """A changed app database (other drivers, cancelled deliveries) migrates while a reader
+    polls the final tables: it sees the old state or the new one, never a mix; Mary's own
+    view on deliveries survives the swap; `rollback` brings raw and marts back row for row."""
     conninfo, env, sample, backups, tmp = db
     before = marts_state(conninfo)
     raw_before = raw_counts(conninfo)
+    state_before = consistent_state(conninfo)
+    execute(conninfo, "create schema if not exists mary")
+    execute(
+        conninfo,
+        "create or replace view mary.big_days as select client_code, delivery_date"
+        " from marts.deliveries where total_cylinders >= 3",
+    )
     changed = tmp / "changed"
     shutil.copytree(sample, changed)
     with sqlite3.connect(changed / "luckygas.db") as lite:
         lite.execute(
             "update deliveries set driver_id = (select max(id) from drivers) where id % 10 = 0"
         )
-    with environ(env):
-        assert main(["migrate", "--backup-dir", str(backups), str(changed)]) == 0
+        # rows of deliveries already migrated that now must be quarantined: a full build in
+        # the shadow schemas drops their deliveries, and the reconciliation holds
+        lite.execute("update deliveries set status = 'cancelled' where id % 10 = 1")
+
+    seen: list[str] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(consistent_state(conninfo))
+            except BaseException as exc:  # noqa: BLE001 - the test reports it
+                errors.append(exc)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        with environ(env):
+            assert main(["migrate", "--backup-dir", str(backups), str(changed)]) == 0
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    state_after = consistent_state(conninfo)
+    assert not errors, errors
+    assert state_after != state_before
+    assert set(seen) <= {state_before, state_after}, "a reader saw a half-built state"
+    assert seen.count(state_before) > 0
+    assert not [r for r in rows(conninfo, "select nspname from pg_namespace") if "__" in r[0]]
+
     mid, outcome, files, backup_path, counts_before, counts_after, _ = migrations(conninfo)[-1]
     assert outcome == "succeeded"
     assert (backups / backup_path.rsplit("/", 1)[-1]).is_file()
@@ -147,14 +220,20 @@ def test_changed_file_migrates_then_rollback_restores_row_for_row(db):
     }
     after = marts_state(conninfo)
     assert after != before  # the change reached the marts
+    assert len(after["delivery_quarantine"]) > len(before["delivery_quarantine"])
     assert {k.split(".", 1)[1]: v for k, v in counts_after.items() if k.startswith("marts.")} == {
         t: len(v) for t, v in after.items()
     }
+    # Mary's view was recreated on the new deliveries
+    assert rows(conninfo, "select count(*) from mary.big_days") == rows(
+        conninfo, "select count(*) from marts.deliveries where total_cylinders >= 3"
+    )
 
     with environ(env):
         assert main(["rollback"]) == 0
     assert marts_state(conninfo) == before
     assert raw_counts(conninfo) == raw_before
+    assert consistent_state(conninfo) == state_before
     # the validation history is kept, and the rollback is recorded
     assert migrations(conninfo)[-1][:2] == (mid, "succeeded")
     assert rows(conninfo, "select migration_id, outcome from validation.rollbacks") == [
@@ -163,30 +242,44 @@ def test_changed_file_migrates_then_rollback_restores_row_for_row(db):
     # the views other schemas built on raw and marts are back
     assert rows(conninfo, "select count(*) > 0 from validation.source_reconciliation") == [(True,)]
     assert rows(conninfo, "select count(*) > 0 from staging.stg_legacy_app__clients") == [(True,)]
+    assert rows(conninfo, "select count(*) > 0 from mary.big_days") == [(True,)]
 
 
-def test_failed_after_check_is_recorded_and_rolled_back(db, capsys):
-    """Cancelling app deliveries in a reloaded file: the incremental marts keep the stale
-    deliveries (README: removed rows need --full-refresh), the reconciliation catches it,
-    the migration is 'failed', and `rollback --to` undoes it."""
+def test_orphan_rate_above_threshold_is_a_no_go(db, capsys):
+    """An app database whose deliveries name clients the client master lacks (5 % of rows,
+    above max_orphan_rate): rule R03 fails in the shadow build, the migration stops at a
+    no-go, the load is undone and every table is as before, row for row; Mary finds the
+    source in validation.exceptions."""
     conninfo, env, sample, backups, tmp = db
     before = marts_state(conninfo)
-    raw_before = raw_counts(conninfo)
-    changed = tmp / "cancelled"
+    raw_before = raw_state(conninfo)
+    state_before = consistent_state(conninfo)
+    changed = tmp / "orphans"
     shutil.copytree(sample, changed)
     with sqlite3.connect(changed / "luckygas.db") as lite:
-        lite.execute("update deliveries set status = 'cancelled' where id % 10 = 0")
+        lite.execute("update deliveries set client_id = 990000 + id where id % 20 = 0")
     capsys.readouterr()
     with environ(env):
         assert main(["migrate", "--backup-dir", str(backups), str(changed)]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
-    assert last.startswith("luckygas: migration") and "rollback --to" in last
+    assert last.startswith("luckygas: migration") and "no-go at after-checks" in last
+    assert "delivery_orphan_rate" in last and "load was undone" in last
     mid, outcome, *_, message = migrations(conninfo)[-1]
-    assert outcome == "failed" and "dbt build" in message
-    with environ(env):
-        assert main(["rollback", "--to", str(mid)]) == 0
+    assert outcome == "no-go" and "delivery_orphan_rate" in message
     assert marts_state(conninfo) == before
-    assert raw_counts(conninfo) == raw_before
+    assert raw_state(conninfo) == raw_before
+    assert consistent_state(conninfo) == state_before
+    assert not [r for r in rows(conninfo, "select nspname from pg_namespace") if "__" in r[0]]
+    assert rows(conninfo, "select count(*) > 0 from staging.stg_legacy_app__clients") == [(True,)]
+    # the failing rule's row names the source and its rate
+    found = rows(
+        conninfo,
+        "select source_file, source_sheet, value::numeric from validation.exceptions"
+        " where code = 'R03' and run_id = (select run_id from validation.runs"
+        " order by finished_at desc limit 1)",
+    )
+    assert [(f, s) for f, s, _ in found] == [("luckygas.db", "deliveries")]
+    assert found[0][2] > 0.01
 
 
 def test_run_results_checks(tmp_path):
