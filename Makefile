@@ -38,6 +38,7 @@ bench: setup ## benchmarks (full scale; prints figures, asserts nothing)
 	$(BIN)/python bench/sample_generation.py
 	$(BIN)/python bench/raw_load.py
 	$(BIN)/python bench/dbt_build.py
+	$(BIN)/python bench/rollback.py
 
 db-start: setup
 	$(BIN)/luckygas db start

@@ -89,6 +89,9 @@ def main() -> int:
             f" {len(second.counts_before)} tables, {rows:,} rows, {size / 2**20:.1f} MiB"
         )
         print(f"    backup (pg_dump -Fc + counts + checksums): {second.timings.backup:7.2f} s")
+        print(f"    load:                                      {second.timings.load:7.2f} s")
+        print(f"    dbt build into the shadow schemas:         {second.timings.dbt:7.2f} s")
+        print(f"    swap in (one transaction):                 {second.timings.swap:7.2f} s")
         print(
             f"    backup verification (scratch restore):     {second.timings.backup_verify:7.2f} s"
         )

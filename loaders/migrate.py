@@ -136,6 +136,7 @@ class Timings:
     load: float = 0.0
     dbt: float = 0.0
     after: float = 0.0
+    swap: float = 0.0  # the one transaction readers may wait on
 
 
 @dataclass
@@ -575,12 +576,15 @@ def migrate(
                 " no error test failing")  # fmt: skip
 
             step = "swap"
+            t_swap = time.perf_counter()
             moved, recreated, missing = swap_in(conn)
+            result.timings.swap = time.perf_counter() - t_swap
             loaded = False  # the migration is in: from here on only `rollback` undoes it
             result.counts_after = table_counts(conn, TARGET_SCHEMAS)
             result.timings.after = time.perf_counter() - t
             marts = {k: v for k, v in result.counts_after.items() if k.startswith("marts.")}
             say(f"[9/9] swapped in {moved} relations in one transaction"
+                f" ({result.timings.swap:.2f} s)"
                 + (f"; views recreated: {', '.join(recreated)}" if recreated else "")
                 + (f"; views NOT recreated: {', '.join(missing)}" if missing else "")
                 + "; marts: " + ", ".join(f"{k.split('.', 1)[1]}={v:,}" for k, v in marts.items()))  # fmt: skip
