@@ -11,6 +11,8 @@ the same rows, table for table.
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 
 import psycopg
 import pytest
@@ -141,3 +143,33 @@ def test_full_refresh_gives_exactly_the_same_rows(increment):
     assert "ERROR=0" in refreshed.stdout
     assert snapshot(conninfo) == incremental
     assert all(incremental[t] for t in MARTS)
+
+
+def test_reloaded_source_whose_rows_are_now_quarantined_or_moved(increment, tmp_path):
+    """The app database exported again with deliveries cancelled and others moved to a client
+    the master lacks: some client-days now have no delivery at all. The incremental build
+    must drop their old deliveries (the reconciliation passes) and equal a full refresh."""
+    conninfo, env = increment["conninfo"], increment["env"]
+    base = increment["dir"].parent / "base"
+    changed = tmp_path / "reexport"
+    changed.mkdir()
+    shutil.copy(base / "luckygas.db", changed / "luckygas.db")
+    with sqlite3.connect(changed / "luckygas.db") as lite:
+        lite.execute("update deliveries set status = 'cancelled' where id % 7 = 0")
+        lite.execute("update deliveries set client_id = 990000 + id where id % 211 = 1")
+    days_before = set(
+        rows(conninfo, "select distinct client_code, delivery_date::text from marts.deliveries")
+    )
+    with environ(increment["pg_env"]):
+        assert main(["load", str(changed)]) == 0
+    build = run_dbt(["build"], env)
+    assert build.returncode == 0, build.stdout[-5000:]
+    assert "incremental model marts.deliveries" in build.stdout
+    days_after = set(
+        rows(conninfo, "select distinct client_code, delivery_date::text from marts.deliveries")
+    )
+    assert days_before - days_after, "the change should leave some client-day empty"
+    incremental = snapshot(conninfo)
+    refreshed = run_dbt(["build", "--full-refresh"], env)
+    assert refreshed.returncode == 0, refreshed.stdout[-3000:]
+    assert snapshot(conninfo) == incremental

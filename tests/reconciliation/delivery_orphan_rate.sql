@@ -1,9 +1,11 @@
 {{ config(meta={"rule_id": "R03"}) }}
 -- The go/no-go gate on orphans: in each delivery source (file and sheet, or the app's
--- table), the share of rows whose client is not in the client master (quarantine reason
--- unknown_client) is at most var('max_orphan_rate'). A higher share means the file does not
--- belong with this client master (another branch's export, a truncated client list), and
--- `luckygas migrate` stops before the swap. Returns the sources above the threshold.
+-- table), the rows whose client is not in the client master (quarantine reason
+-- unknown_client) are at most var('max_orphan_rate') of its rows, or at most
+-- var('orphan_rows_allowed') rows, whichever is more (one orphan in a 40-row daily file is
+-- not a wrong file). More means the file does not belong with this client master (another
+-- branch's export, a truncated client list), and `luckygas migrate` stops before the swap.
+-- Returns the sources above the threshold.
 with
 
 sources as (
@@ -61,4 +63,6 @@ select
     orphan_rate,
     {{ var('max_orphan_rate') }} as max_orphan_rate
 from rates
-where orphan_rate > {{ var('max_orphan_rate') }}
+where
+    orphan_rate > {{ var('max_orphan_rate') }}
+    and orphan_rows > {{ var('orphan_rows_allowed') }}

@@ -5,6 +5,7 @@
         unique_key=['client_code', 'delivery_date'],
         on_schema_change='fail',
         indexes=[{'columns': ['client_code', 'delivery_date']}],
+        pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
         post_hook=[
             "{{ ensure_foreign_key(['client_code'], ref('customers'), ['client_code']) }}"
         ]
@@ -18,7 +19,7 @@ rows as (
     select * from {{ ref('int_delivery_rows_classified') }}
     where
         delivery_key is not null
-        {{ incremental_delivery_days(ref('int_delivery_rows_classified')) }}
+        {{ incremental_delivery_days(ref('int_delivery_days_to_rebuild')) }}
 
 ),
 

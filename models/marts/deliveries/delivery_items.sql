@@ -5,6 +5,7 @@
         unique_key=['client_code', 'delivery_date'],
         on_schema_change='fail',
         indexes=[{'columns': ['client_code', 'delivery_date']}],
+        pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
         post_hook=[
             "{{ ensure_foreign_key(['delivery_key'], ref('deliveries'), ['delivery_key'], 'cascade') }}"
         ]
@@ -19,7 +20,7 @@ rows as (
     select * from {{ ref('int_delivery_rows_classified') }}
     where
         source_role = 'primary'
-        {{ incremental_delivery_days(ref('int_delivery_rows_classified')) }}
+        {{ incremental_delivery_days(ref('int_delivery_days_to_rebuild')) }}
 
 ),
 

@@ -8,6 +8,7 @@
             {'columns': ['client_code', 'delivery_date']},
             {'columns': ['delivery_key']}
         ],
+        pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
         post_hook=[
             "{{ ensure_foreign_key(['delivery_key'], ref('deliveries'), ['delivery_key'], 'cascade') }}"
         ]
@@ -22,7 +23,7 @@ rows as (
     select * from {{ ref('int_delivery_rows_classified') }}
     where
         delivery_key is not null
-        {{ incremental_delivery_days(ref('int_delivery_rows_classified')) }}
+        {{ incremental_delivery_days(ref('int_delivery_days_to_rebuild')) }}
 
 ),
 

@@ -1,0 +1,75 @@
+{#-
+    The client-days the incremental delivery marts rebuild on this run, decided once, before
+    any of them changes (macros/incremental_deliveries.sql):
+    - every day with a source row from a load newer than the newest the marts have seen
+      (deliveries' max(last_load_id)): new rows, re-sent rows, app twins;
+    - every day that holds a delivery built from a source reloaded since: the rows of a
+      reloaded sheet or table may now be quarantined or moved to another client or day, and
+      their old days must be rebuilt even when no current row falls on them.
+    Without built marts (a first build) every day is listed; full builds do not read it.
+-#}
+{%- set deliveries = validation_relation('deliveries') if execute else none -%}
+{%- set bridge = validation_relation('delivery_sources') if execute else none -%}
+with
+
+classified as (
+
+    select
+        client_code,
+        delivery_date,
+        source_file,
+        source_sheet,
+        load_id
+    from {{ ref('int_delivery_rows_classified') }}
+
+),
+
+watermark as (
+
+    {{ delivery_marts_watermark(deliveries) }}
+
+),
+
+newer as (
+
+    select
+        classified.client_code,
+        classified.delivery_date,
+        classified.source_file,
+        classified.source_sheet
+    from classified
+    where classified.load_id > (select watermark.load_id from watermark)
+
+),
+
+reloaded as (
+
+    select distinct
+        source_file,
+        source_sheet
+    from newer
+
+),
+
+days as (
+
+    select
+        client_code,
+        delivery_date
+    from newer
+    union
+    {{ delivery_days_from_sources(bridge, 'reloaded') }}
+
+),
+
+final as (
+
+    select distinct
+        client_code,
+        delivery_date
+    from days
+    where client_code is not null and delivery_date is not null
+
+)
+
+select * from final
