@@ -239,21 +239,8 @@ def ensure_tables(conn: psycopg.Connection) -> None:
         conn.execute(DDL)
 
 
-def _finish(conn: psycopg.Connection, mid: int, outcome: str, message: str, **cols) -> None:
-    sets = [sql.SQL("finished_at = clock_timestamp(), outcome = %s, message = %s")]
-    params: list = [outcome, message or None]
-    for name, value in cols.items():
-        sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
-        params.append(json.dumps(value) if isinstance(value, dict) else value)
-    conn.execute(
-        sql.SQL("update validation.migrations set {} where migration_id = %s").format(
-            sql.SQL(", ").join(sets)
-        ),
-        [*params, mid],
-    )
-
-
 def _update(conn: psycopg.Connection, mid: int, **cols) -> None:
+    """Set columns of the migration's row (a dict is stored as jsonb)."""
     sets, params = [], []
     for name, value in cols.items():
         sets.append(sql.SQL("{} = %s").format(sql.Identifier(name)))
@@ -264,6 +251,17 @@ def _update(conn: psycopg.Connection, mid: int, **cols) -> None:
         ),
         [*params, mid],
     )
+
+
+def _finish(conn: psycopg.Connection, mid: int, outcome: str, message: str, **cols) -> None:
+    """Complete the migration's row: its end, outcome and message (and any other column)."""
+    with conn.transaction():
+        conn.execute(
+            "update validation.migrations set finished_at = clock_timestamp()"
+            " where migration_id = %s",
+            (mid,),
+        )
+        _update(conn, mid, outcome=outcome, message=message or None, **cols)
 
 
 # -- inputs ------------------------------------------------------------------------------
