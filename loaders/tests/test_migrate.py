@@ -19,7 +19,7 @@ import pytest
 from loaders.cli import main
 from loaders.hashing import sha256_of
 from loaders.sample.generate import generate
-from loaders.tests.dbt_runner import dbt_env, environ, fresh_database
+from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
 
 
 def rows(conninfo: str, query: str, params=()) -> list[tuple]:
@@ -280,6 +280,17 @@ def test_orphan_rate_above_threshold_is_a_no_go(db, capsys):
     )
     assert [(f, s) for f, s, _ in found] == [("luckygas.db", "deliveries")]
     assert found[0][2] > 0.01
+
+
+def test_analysts_dbt_build_goes_on_after_the_cut_over(db):
+    """After migrations, swaps and a rollback, a plain `dbt build` (incremental, in the live
+    schemas) passes and changes no final row."""
+    conninfo, env, *_ = db
+    before = marts_state(conninfo)
+    build = run_dbt(["build"], env)
+    assert build.returncode == 0, build.stdout[-3000:]
+    assert "incremental model marts.deliveries" in build.stdout
+    assert marts_state(conninfo) == before
 
 
 def test_run_results_checks(tmp_path):
