@@ -594,9 +594,11 @@ def migrate(
                 message += "; " + _stop(conn, target, mid, loaded, schemas, major, say)
                 _finish(conn, mid, "no-go" if nogo else "failed", message)
             raise (NoGo if nogo else Failed)(f"migration {mid} {message}") from exc
-        except BaseException as exc:
+        except BaseException as exc:  # Ctrl-C: undo what can be undone, record, re-raise
             if not conn.closed:
-                _finish(conn, mid, "failed", f"interrupted at {step}: {exc!r}")
+                message = f"interrupted at {step}: {exc!r}"
+                message += "; " + _stop(conn, target, mid, loaded, schemas, major, say)
+                _finish(conn, mid, "failed", message)
             raise
         _finish(conn, mid, "succeeded", "", counts_after=result.counts_after)
         return result

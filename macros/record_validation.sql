@@ -132,8 +132,22 @@
             {{ validation_literal(rule[2]) }},
             {{ validation_literal(rule[4]) }},
             {{ validation_literal(rule[5]) }},
+            {%- set sources = [] -%}
+            {%- for name in node.config.meta.get('rows_checked_in', []) -%}
+                {%- set relation = validation_relation(name) -%}
+                {%- if relation is not none -%}
+                    {%- do sources.append(relation) -%}
+                {%- endif -%}
+            {%- endfor %}
             {{ validation_literal(checked.identifier if checked is not none else none) }},
-            {% if checked is not none %}(select count(*) from {{ checked }}){% else %}null{% endif %},
+            {% if checked is not none -%}
+                (select count(*) from {{ checked }})
+            {%- elif sources -%}
+                {#- a rule over several models: the source rows it accounts for -#}
+                (0{% for relation in sources %} + (select count(*) from {{ relation }}){% endfor %})
+            {%- else -%}
+                null
+            {%- endif %},
             {{ result.failures if result.failures is not none else 'null' }},
             '{{ result.status }}'
         )

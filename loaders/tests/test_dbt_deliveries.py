@@ -233,7 +233,7 @@ def first_run(conninfo: str) -> str:
 
 
 def test_validation_rule_results_hold_every_rule(built):
-    conninfo, _, _, _, _ = built
+    conninfo, expected, _, _, _ = built
     run = first_run(conninfo)
     got = rows(
         conninfo,
@@ -244,12 +244,19 @@ def test_validation_rule_results_hold_every_rule(built):
         (run, run),
     )
     assert len(got) == rows(conninfo, "select count(*) from reference.business_rules")[0][0]
+    # the reconciliation rules check every source row of their entity
+    read = {"customer": 0, "delivery": 0}
+    for source in expected["outcomes"]["reconciliation"]:
+        client_rows = source["sheet"] in ("客戶資料", "clients")
+        read["customer" if client_rows else "delivery"] += source["rows"]
+    source_rows = {"R01": read["customer"], "R02": read["delivery"], "R03": read["delivery"]}
     for rule, want_severity, severity, zh, checked, failing, status in got:
         assert rule is not None and severity == want_severity and zh, rule
         assert failing is not None and status in {"pass", "warn"}, rule
         assert (failing == 0) == (status == "pass"), rule
-        if not rule.startswith("R"):
-            assert checked and checked > 0, rule
+        assert checked and checked > 0, rule
+        if rule in source_rows:
+            assert checked == source_rows[rule], rule
 
 
 def test_validation_exceptions_hold_every_quarantined_and_failing_row(built):

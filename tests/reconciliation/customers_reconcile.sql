@@ -1,4 +1,9 @@
-{{ config(meta={"rule_id": "R01"}) }}
+{{
+    config(meta={
+        "rule_id": "R01",
+        "rows_checked_in": ["stg_client_workbook__clients", "stg_legacy_app__clients"]
+    })
+}}
 -- Every client source row is a customer or quarantined, exactly, per source: returns the
 -- sources where the counts differ (none, when the migration lost nothing).
 with

@@ -1,4 +1,9 @@
-{{ config(meta={"rule_id": "R02"}) }}
+{{
+    config(meta={
+        "rule_id": "R02",
+        "rows_checked_in": ["stg_delivery_history__deliveries", "stg_legacy_app__deliveries"]
+    })
+}}
 -- Every delivery source row is accounted for, exactly, per source (file and sheet, or the
 -- app's table): rows = rows of a delivery (primary or merged, delivery_sources) + rows
 -- quarantined. And every quantity column's source sum = its sum over the deliveries'

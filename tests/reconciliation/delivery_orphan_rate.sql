@@ -1,4 +1,9 @@
-{{ config(meta={"rule_id": "R03"}) }}
+{{
+    config(meta={
+        "rule_id": "R03",
+        "rows_checked_in": ["stg_delivery_history__deliveries", "stg_legacy_app__deliveries"]
+    })
+}}
 -- The go/no-go gate on orphans: in each delivery source (file and sheet, or the app's
 -- table), the rows whose client is not in the client master (quarantine reason
 -- unknown_client) are at most var('max_orphan_rate') of its rows, or at most
