@@ -551,6 +551,7 @@ def migrate(
             step = "dbt build"
             t = time.perf_counter()
             log = backup_dir / f"migration-{mid}-dbt.log"
+            say(f"      dbt build into *{SHADOW_SUFFIX} running (its output: {log})")
             with tempfile.TemporaryDirectory(prefix="luckygas-dbt-") as tmp:
                 env = dbt_environment(target, Path(tmp))
                 started = time.time() - 1

@@ -260,8 +260,11 @@ def test_orphan_rate_above_threshold_is_a_no_go(db, capsys):
         lite.execute("update deliveries set client_id = 990000 + id where id % 20 = 0")
     capsys.readouterr()
     with environ(env):
-        assert main(["migrate", "--backup-dir", str(backups), str(changed)]) == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]
+        argv = ["migrate", "--verify-backup", "list", "--backup-dir", str(backups), str(changed)]
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("backup verified: pg_restore --list:" in line for line in err)
+    last = err[-1]
     assert last.startswith("luckygas: migration") and "no-go at after-checks" in last
     assert "delivery_orphan_rate" in last and "load was undone" in last
     mid, outcome, *_, message = migrations(conninfo)[-1]
