@@ -120,6 +120,18 @@
         {%- if models | length == 1 -%}
             {%- set checked = validation_relation(graph.nodes[models[0]].name) -%}
         {%- endif -%}
+        {#- rows checked: the tested model's, or for a rule over several models the rows of
+            those named in meta rows_checked_in (the source rows it accounts for) -#}
+        {%- set counts = [] -%}
+        {%- if checked is not none -%}
+            {%- do counts.append('(select count(*) from ' ~ checked ~ ')') -%}
+        {%- endif -%}
+        {%- for name in node.config.meta.get('rows_checked_in', []) -%}
+            {%- set relation = validation_relation(name) -%}
+            {%- if relation is not none and checked is none -%}
+                {%- do counts.append('(select count(*) from ' ~ relation ~ ')') -%}
+            {%- endif -%}
+        {%- endfor -%}
         insert into validation.rule_results (
             run_id, rule_id, test_name, entity, severity, description_zh, description_en,
             model, rows_checked, rows_failing, status
@@ -132,22 +144,8 @@
             {{ validation_literal(rule[2]) }},
             {{ validation_literal(rule[4]) }},
             {{ validation_literal(rule[5]) }},
-            {%- set sources = [] -%}
-            {%- for name in node.config.meta.get('rows_checked_in', []) -%}
-                {%- set relation = validation_relation(name) -%}
-                {%- if relation is not none -%}
-                    {%- do sources.append(relation) -%}
-                {%- endif -%}
-            {%- endfor %}
             {{ validation_literal(checked.identifier if checked is not none else none) }},
-            {% if checked is not none -%}
-                (select count(*) from {{ checked }})
-            {%- elif sources -%}
-                {#- a rule over several models: the source rows it accounts for -#}
-                (0{% for relation in sources %} + (select count(*) from {{ relation }}){% endfor %})
-            {%- else -%}
-                null
-            {%- endif %},
+            {{ counts | join(' + ') if counts else 'null' }},
             {{ result.failures if result.failures is not none else 'null' }},
             '{{ result.status }}'
         )
