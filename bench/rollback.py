@@ -5,7 +5,7 @@ embedded one, or the one PG* / LUCKYGAS_DSN name):
 
   (1) `luckygas migrate` of the full-scale sample into the empty database
   (2) `luckygas migrate` again with the same files (nothing changes; its backup holds the
-      state after (1): raw and marts at full scale)
+      state after (1): raw and the dbt schemas at full scale)
   (3) `luckygas rollback` of (2), timed: restore (one transaction) and verification (row
       count and checksum of every table)
 

@@ -246,7 +246,8 @@ def _add_migrate_commands(sub) -> None:
     mig.set_defaults(func=_cmd_migrate)
 
     rb = sub.add_parser(
-        "rollback", help="restore raw and marts to their state before a migration, and verify"
+        "rollback",
+        help="restore raw and the dbt schemas to their state before a migration, and verify",
     )
     rb.add_argument(
         "--to",

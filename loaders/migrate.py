@@ -5,7 +5,8 @@ migrate PATH... runs, stopping at the first checkpoint that does not hold:
 1. server: it answers (the embedded one, or the one PG* / LUCKYGAS_DSN name).
 2. inputs: every PATH exists and every file is found, hashed (SHA-256) and opened
    (`raw.plan`); a missing or unreadable file is a *no-go* before anything is written.
-3. backup of the target schemas (`raw`, `marts`) with `pg_dump -Fc`, taken in the snapshot
+3. backup of the target schemas (`raw` and the schemas dbt builds: `staging`,
+   `intermediate`, `marts`, `reference`) with `pg_dump -Fc`, taken in the snapshot
    of a repeatable-read transaction (`pg_export_snapshot`) in which the row count and a
    checksum of every table are recorded, so the figures describe exactly what the backup
    holds. On a database without those schemas there is nothing to back up: no file, and
@@ -25,7 +26,7 @@ migrate PATH... runs, stopping at the first checkpoint that does not hold:
    check is a *no-go*.
 9. swap (`swap_in`): every shadow relation moved into its live schema in ONE transaction,
    so readers of customers and deliveries see the old tables or the new ones, never a mix.
-   Then the row count of every table in raw and marts is recorded.
+   Then the row count of every table of the target schemas is recorded.
 
 A stop after the load (a no-go at the after-checks, a failed build, a failed swap) drops
 the shadow schemas and undoes the load: raw is restored from the backup and verified
@@ -36,12 +37,11 @@ load, no row in `validation.migrations`.
 Every migration (not a dry run) is one row of `validation.migrations`, written when it
 starts and completed when it ends, with outcome succeeded, no-go or failed.
 
-rollback [--to ID] (default: the latest succeeded migration not rolled back yet) brings raw
-and marts back to their state before that migration, from its backup, in ONE transaction
-(psql --single-transaction): drop schemas raw and marts (cascade), replay the backup
+rollback [--to ID] (default: the latest succeeded migration not rolled back yet) brings the
+target schemas back to their state before that migration, from its backup, in ONE
+transaction (psql --single-transaction): drop them (cascade), replay the backup
 (`pg_restore -f -` piped into psql), recreate the views of other schemas that depended on
-them (staging views on raw tables, validation.source_reconciliation on marts, views of
-Mary's). Dropping the schemas, rather than `pg_restore --clean`, also removes tables
+them (validation.source_reconciliation, views of Mary's). Dropping the schemas, rather than `pg_restore --clean`, also removes tables
 created after the backup (a new file's raw table), and `--clean` alone cannot drop a table
 other schemas' views depend on. A view whose definition no longer fits the restored tables
 is left out (warned, listed in the rollback row; `dbt build` recreates it). Then it
@@ -74,7 +74,10 @@ from loaders import connection, embedded, raw
 from loaders.errors import UserError
 from loaders.readers.base import SourceError
 
-TARGET_SCHEMAS = ("raw", "marts")
+# What a migration changes and a rollback restores: the raw layer and every schema dbt builds
+# (dbt_project.yml), so that after a rollback staging, intermediate and marts agree with raw.
+# The validation schema is not among them: its history survives a rollback.
+TARGET_SCHEMAS = ("raw", "staging", "intermediate", "marts", "reference")
 RECONCILE_TESTS = ("customers_reconcile", "deliveries_reconcile")
 SHADOW_SUFFIX = (
     "__shadow"  # dbt var schema_suffix: where migrate builds (macros/generate_schema_name)
@@ -508,7 +511,7 @@ def migrate(
             result.counts_before = counts
             if not schemas:
                 path = None
-                say("[3/9] backup: no raw or marts schema yet: nothing to back up (recorded)")
+                say("[3/9] backup: no target schema yet: nothing to back up (recorded)")
             else:
                 say(f"[3/9] backup: {path} ({path.stat().st_size:,} bytes, {len(counts)} tables,"
                     f" {sum(counts.values()):,} rows) in {result.timings.backup:.1f} s")  # fmt: skip
@@ -797,7 +800,7 @@ def pick_migration(conn: psycopg.Connection, to: int | None) -> tuple:
 
 
 def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
-    """Restore raw and marts to their state before migration `to`; verify; record."""
+    """Restore the target schemas to their state before migration `to`; verify; record."""
     target = connection.resolve()
     started = time.perf_counter()
     with connection.connect(target, autocommit=True) as conn:

@@ -168,6 +168,13 @@ def test_changed_file_migrates_then_rollback_restores_row_for_row(db):
     before = marts_state(conninfo)
     raw_before = raw_counts(conninfo)
     state_before = consistent_state(conninfo)
+    reconciliation = "select t::text from validation.source_reconciliation t order by 1"
+    reconciliation_before = rows(conninfo, reconciliation)
+    classified = (
+        "select md5(string_agg(t::text, ',' order by t::text))"
+        " from intermediate.int_delivery_rows_classified t"
+    )
+    classified_before = rows(conninfo, classified)
     execute(conninfo, "create schema if not exists mary")
     execute(
         conninfo,
@@ -221,6 +228,7 @@ def test_changed_file_migrates_then_rollback_restores_row_for_row(db):
     after = marts_state(conninfo)
     assert after != before  # the change reached the marts
     assert len(after["delivery_quarantine"]) > len(before["delivery_quarantine"])
+    assert rows(conninfo, classified) != classified_before
     assert {k.split(".", 1)[1]: v for k, v in counts_after.items() if k.startswith("marts.")} == {
         t: len(v) for t, v in after.items()
     }
@@ -239,8 +247,10 @@ def test_changed_file_migrates_then_rollback_restores_row_for_row(db):
     assert rows(conninfo, "select migration_id, outcome from validation.rollbacks") == [
         (mid, "rolled back")
     ]
-    # the views other schemas built on raw and marts are back
-    assert rows(conninfo, "select count(*) > 0 from validation.source_reconciliation") == [(True,)]
+    # staging and intermediate agree with raw again, and the views of other schemas are back:
+    # the reconciliation Mary reads is the one before the migration, row for row
+    assert rows(conninfo, classified) == classified_before
+    assert rows(conninfo, reconciliation) == reconciliation_before
     assert rows(conninfo, "select count(*) > 0 from staging.stg_legacy_app__clients") == [(True,)]
     assert rows(conninfo, "select count(*) > 0 from mary.big_days") == [(True,)]
 
