@@ -306,6 +306,33 @@ def test_analysts_dbt_build_goes_on_after_the_cut_over(db):
     assert marts_state(conninfo) == before
 
 
+def test_a_second_migrate_or_rollback_stops_while_one_runs(db, capsys):
+    """One migrate or rollback at a time per database (an advisory lock): a second one stops
+    with one message and records nothing."""
+    from loaders.migrate import LOCK_KEY
+
+    conninfo, env, sample, backups, _ = db
+    history = migrations(conninfo)
+    with psycopg.connect(conninfo, autocommit=True) as holder:
+        holder.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
+        capsys.readouterr()
+        with environ(env):
+            assert main(["migrate", "--backup-dir", str(backups), str(sample)]) == 2
+            assert main(["rollback"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in err if line.startswith("luckygas:")] == [
+        "luckygas: another `luckygas migrate` or `rollback` is running on this database"
+    ] * 2
+    assert migrations(conninfo) == history
+
+
+def test_rollback_without_a_migration_is_one_clear_error(pg, tmp_path, capsys):
+    with fresh_database(pg, "r") as (_, env), environ(dbt_env(env, tmp_path)):
+        assert main(["rollback"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "luckygas: no migration recorded yet (validation.migrations is missing)"
+
+
 def test_run_results_checks(tmp_path):
     """After-checks on run_results.json: reconciliation must pass, error tests must not fail,
     warn tests may."""
