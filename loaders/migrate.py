@@ -45,7 +45,7 @@ them (validation.source_reconciliation, views of Mary's). Dropping the schemas, 
 created after the backup (a new file's raw table), and `--clean` alone cannot drop a table
 other schemas' views depend on. A view whose definition no longer fits the restored tables
 is left out (warned, listed in the rollback row; `dbt build` recreates it). Then it
-verifies: each table's row count and checksum (md5 of its rows as text, in order) equal
+verifies: each table's row count and checksum (md5 of the sorted md5s of its rows) equal
 the migration's counts_before and checksums_before, and the set of tables is the same.
 Each rollback is one row of `validation.rollbacks`; the validation schema itself is never
 touched by the restore.
@@ -221,11 +221,14 @@ def table_counts(conn: psycopg.Connection, schemas: Sequence[str]) -> dict[str, 
 
 
 def table_checksums(conn: psycopg.Connection, schemas: Sequence[str]) -> dict[str, str]:
-    """{"schema.table": md5 of its rows as text, ordered} ('' for an empty table)."""
+    """{"schema.table": checksum of its rows} ('' for an empty table): the md5 of the sorted
+    md5s of its rows as text, so that the aggregate holds 32 bytes per row whatever the row's
+    width, and equal tables give equal sums whatever their physical order."""
     sums = {}
     for schema, table in tables_of(conn, schemas):
         q = sql.SQL(
-            "select coalesce(md5(string_agg(t::text, E'\\n' order by t::text)), '') from {} as t"
+            "select coalesce(md5(string_agg(h, '' order by h)), '')"
+            " from (select md5(t::text) as h from {} as t) as rows"
         ).format(sql.Identifier(schema, table))
         sums[f"{schema}.{table}"] = conn.execute(q).fetchone()[0]
     return sums

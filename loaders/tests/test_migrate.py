@@ -333,6 +333,28 @@ def test_rollback_without_a_migration_is_one_clear_error(pg, tmp_path, capsys):
     assert err[-1] == "luckygas: no migration recorded yet (validation.migrations is missing)"
 
 
+def test_table_checksums_see_every_value_and_no_order(db):
+    """The rollback's verification: a checksum changes with any value, not with row order."""
+    from loaders.migrate import table_checksums
+
+    conninfo, *_ = db
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("create schema scratch")
+        try:
+            conn.execute("create table scratch.a (k int, v text)")
+            conn.execute("create table scratch.b (k int, v text)")
+            conn.execute("create table scratch.c (k int, v text)")
+            conn.execute("insert into scratch.a values (1, 'x'), (2, 'y'), (3, null)")
+            conn.execute("insert into scratch.b values (3, null), (1, 'x'), (2, 'y')")
+            conn.execute("insert into scratch.c values (1, 'x'), (2, 'Y'), (3, null)")
+            sums = table_checksums(conn, ["scratch"])
+            assert sums["scratch.a"] == sums["scratch.b"] != sums["scratch.c"]
+            conn.execute("truncate scratch.a")
+            assert table_checksums(conn, ["scratch"])["scratch.a"] == ""
+        finally:
+            conn.execute("drop schema scratch cascade")
+
+
 def test_run_results_checks(tmp_path):
     """After-checks on run_results.json: reconciliation must pass, error tests must not fail,
     warn tests may."""
