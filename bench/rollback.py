@@ -91,6 +91,7 @@ def main() -> int:
         print(f"    backup (pg_dump -Fc + counts + checksums): {second.timings.backup:7.2f} s")
         print(f"    load:                                      {second.timings.load:7.2f} s")
         print(f"    dbt build into the shadow schemas:         {second.timings.dbt:7.2f} s")
+        print(f"    vacuum (analyze) of the shadow tables:     {second.timings.vacuum:7.2f} s")
         print(f"    swap in (one transaction):                 {second.timings.swap:7.2f} s")
         print(
             f"    backup verification (scratch restore):     {second.timings.backup_verify:7.2f} s"
