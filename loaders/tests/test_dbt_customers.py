@@ -8,7 +8,6 @@ against the final tables by its source row.
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from loaders.cli import main
 from loaders.sample.generate import generate
-from loaders.tests.dbt_runner import dbt_env, run_dbt
+from loaders.tests.dbt_runner import dbt_env, environ, run_dbt
 
 CLIENT = "2025-05 commercial client list.xlsx"
 APP = "luckygas.db"
@@ -46,16 +45,8 @@ def built(pg, tmp_path_factory):
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
         admin.execute(f'create database "{name}"')
     env = {**pg.env, "PGDATABASE": name}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         assert main(["load", str(sample)]) == 0
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     run_env = dbt_env(env, tmp)
     result = run_dbt(["build"], run_env)
     conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
