@@ -1,35 +1,36 @@
 {#-
-    The delivery-history sheets staged in schema raw, found at build time rather than listed:
-    every raw table of a file whose name matches var('delivery_history_files') (a POSIX
-    regex, case-insensitive) that has a 交易日期 column. A daily file loaded after the
-    migration (`2025-06 commercial deliver history.xlsx`) joins the union with no change here.
+    The delivery-history tables staged in schema raw, found at build time rather than
+    listed: every raw table whose layout in the catalogue (seed raw_layouts, macro
+    raw_layout_matched) is a history layout: history_daily (the real export's 5 columns,
+    one row per client and delivery day) or history_transaction (編號/客戶, 業務員, 交易日期,
+    交易時間 and the 16 quantities). Both layouts' file_pattern is
+    var('delivery_history_files'), so a daily file loaded after the migration joins with no
+    change here. A model calling this declares `-- depends_on: {{ ref('raw_layouts') }}`
+    so the catalogue is loaded first.
 
-    Returns a list of relations (empty while dbt parses, when nothing is queried).
+    Returns a list of {'relation', 'layout', 'columns'} (empty while dbt parses, when nothing
+    is queried).
 -#}
 {% macro delivery_history_relations() -%}
     {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
+    {%- set tables = '(' ~ raw_tables_current(
+        source('loader', 'sources'), source('loader', 'columns')) ~ ')' -%}
     {%- set query -%}
-        select distinct s.table_name
-        from raw._sources as s
-        where s.source_file ~* '{{ var("delivery_history_files") }}'
-            and s.outcome <> 'failed'
-            and exists (
-                select 1
-                from information_schema.columns as c
-                where c.table_schema = 'raw'
-                    and c.table_name = s.table_name
-                    and c.column_name = '交易日期'
-            )
-        order by s.table_name
+        select matched.table_name, matched.layout
+        from ({{ raw_layout_matched(tables, ref('raw_layouts')) }}) as matched
+        where matched.layout in ('history_daily', 'history_transaction')
+        order by matched.table_name
     {%- endset -%}
-    {%- set relations = [] -%}
-    {%- for name in run_query(query).columns[0].values() -%}
-        {%- do relations.append(api.Relation.create(
-            database=target.database, schema='raw', identifier=name)) -%}
+    {%- set found = [] -%}
+    {%- for row in run_query(query).rows -%}
+        {%- set relation = api.Relation.create(
+            database=target.database, schema='raw', identifier=row[0]) -%}
+        {%- do found.append({'relation': relation, 'layout': row[1],
+                             'columns': raw_columns(relation)}) -%}
     {%- endfor -%}
-    {{ return(relations) }}
+    {{ return(found) }}
 {%- endmacro %}
 
 
@@ -63,28 +64,24 @@
 {%- endmacro %}
 
 
-{#- The per-row columns int_delivery_rows_classified carries through each branch. -#}
-{% macro delivery_row_columns() -%}
-    source_system,
-    source_file,
-    source_sheet,
-    source_row,
-    load_id,
-    client_code,
-    client_code_raw,
-    app_client_id,
-    app_delivery_id,
-    delivery_date,
-    delivery_date_raw,
-    delivery_time,
-    salesperson,
-    driver_name,
-    vehicle_plate,
-    short_name,
-    address,
-    address_raw,
-    quarantine_reason,
-    items_text,
-    size_signature,
-    content_hash
+{#- The per-row columns int_delivery_rows_classified carries through each branch, of the
+    relation `alias` when given. -#}
+{% macro delivery_row_columns(alias=none) -%}
+    {%- set columns = [
+        'source_system', 'source_file', 'source_sheet', 'source_row', 'load_id',
+        'layout', 'items_recorded', 'client_code', 'client_code_raw', 'app_client_id',
+        'app_delivery_id', 'app_status', 'delivery_date', 'delivery_date_raw', 'delivery_time',
+        'salesperson', 'driver_name', 'vehicle_plate', 'short_name', 'address',
+        'address_raw', 'items_text', 'content_hash'
+    ] -%}
+    {%- for column in columns %}
+    {{ alias ~ '.' if alias else '' }}{{ column }}{{ ',' if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+
+{#- A column of a raw history table, quoted, or a text NULL when the table lacks it (a
+    layout without that column). -#}
+{% macro history_column(columns, name) -%}
+    {{ '"' ~ name ~ '"' if name in columns else 'cast(null as text)' }}
 {%- endmacro %}

@@ -214,16 +214,17 @@
         q.source_file, q.source_sheet, q.source_row,
         case
             when q.reason like 'date%' and q.source_system = 'app' then 'scheduled_date'
+            when q.reason like 'date%' and q.layout = 'history_daily' then '最後十次日期'
             when q.reason like 'date%' then '交易日期'
             when q.reason like '%quantity' then 'quantities'
-            when q.reason = 'cancelled' then 'status'
+            when q.reason in ('cancelled', 'not_delivered') then 'status'
             when q.source_system = 'app' then 'client_id'
             else '客戶'
         end,
         case
             when q.reason like 'date%' then q.delivery_date_raw
             when q.reason like '%quantity' then q.quantities
-            when q.reason = 'cancelled' then 'cancelled'
+            when q.reason in ('cancelled', 'not_delivered') then q.app_status
             else q.client_code_raw
         end,
         q.client_code, q.client_code_raw, to_jsonb(q)

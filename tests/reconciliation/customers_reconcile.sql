@@ -4,8 +4,9 @@
         "rows_checked_in": ["stg_client_workbook__clients", "stg_legacy_app__clients"]
     })
 }}
--- Every client source row is a customer or quarantined, exactly, per source: returns the
--- sources where the counts differ (none, when the migration lost nothing).
+-- Every client source row is a customer or quarantined, exactly, per source, and every
+-- valid client code of the delivery history is a customer: returns the sources where the
+-- counts differ (none, when the migration lost nothing).
 with
 
 master as (
@@ -20,10 +21,24 @@ app as (
 
 ),
 
+history_codes as (
+
+    select count(distinct history.client_code) as source_rows
+    from {{ ref('stg_delivery_history__deliveries') }} as history
+    where
+        history.client_code is not null
+        and not exists (
+            select 1 from {{ ref('stg_client_workbook__clients') }} as master
+            where master.client_code = history.client_code
+        )
+
+),
+
 customers as (
 
     select
-        count(*) as customers,
+        count(*) filter (where customer_source = 'client_master') as customers,
+        count(*) filter (where customer_source = 'delivery_history') as history_customers,
         count(app_client_id) as with_app_id
     from {{ ref('customers') }}
 
@@ -53,6 +68,15 @@ checks as (
         app.source_rows,
         customers.with_app_id + quarantine.app_rows as accounted_rows
     from app cross join customers cross join quarantine
+
+    union all
+
+    -- codes of the delivery history that the master lacks: one customer each
+    select
+        'delivery_history' as source_system,
+        history_codes.source_rows,
+        customers.history_customers as accounted_rows
+    from history_codes cross join customers
 
 )
 

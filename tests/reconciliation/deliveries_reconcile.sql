@@ -5,9 +5,11 @@
     })
 }}
 -- Every delivery source row is accounted for, exactly, per source (file and sheet, or the
--- app's table): rows = rows of a delivery (primary or merged, delivery_sources) + rows
--- quarantined. And every quantity column's source sum = its sum over the deliveries'
--- items + the rows merged into a delivery + the quarantined rows. Returns the sources and
+-- app's table): rows loaded in raw (validation.raw_tables, every table of a delivery
+-- layout) = rows of a delivery (primary or merged, delivery_sources) + rows quarantined.
+-- And, where the layout records quantities, every quantity column's source sum = its sum
+-- over the deliveries' items (by the row each item comes from) + the rows whose
+-- quantities are not a delivery's items (merged or quarantined). Returns the sources and
 -- columns that do not reconcile (none, when the migration lost nothing).
 with
 
@@ -40,18 +42,9 @@ source_rows as (
     select
         source_file,
         source_sheet,
-        count(*) as source_rows
-    from history
-    group by source_file, source_sheet
-
-    union all
-
-    select
-        source_file,
-        source_sheet,
-        count(*) as source_rows
-    from app
-    group by source_file, source_sheet
+        raw_rows as source_rows
+    from {{ ref('raw_tables') }}
+    where layout in ('history_daily', 'history_transaction', 'app_deliveries')
 
 ),
 
@@ -133,8 +126,8 @@ source_sums as (
 delivered as (
 
     select
-        deliveries.source_file,
-        deliveries.source_sheet,
+        items.source_file,
+        items.source_sheet,
         items.source_column,
         items.quantity
     from {{ ref('delivery_items') }} as items
@@ -154,7 +147,7 @@ set_aside as (
     where exists (
         select 1 from bridge
         where
-            bridge.source_role = 'merged'
+            not bridge.items_from_row
             and bridge.source_file = conformed.source_file
             and bridge.source_sheet = conformed.source_sheet
             and bridge.source_row = conformed.source_row

@@ -1,5 +1,6 @@
--- Every app client, with the reason it is not the app's record of a master customer (NULL:
--- it is one): test rows, codes the master lacks, and later rows of a repeated code.
+-- Every app client, with the reason it is not the app's record of a customer (NULL: it is
+-- one): test rows, codes no client source has (neither the master nor the delivery
+-- history), and later rows of a repeated code.
 with
 
 app as (
@@ -8,11 +9,16 @@ app as (
 
 ),
 
-master_codes as (
+customer_codes as (
 
-    select distinct client_code
+    select client_code
     from {{ ref('int_clients_deduplicated') }}
     where quarantine_reason is null
+
+    union
+
+    select client_code
+    from {{ ref('int_history_clients_described') }}
 
 ),
 
@@ -20,12 +26,12 @@ ranked as (
 
     select
         app.*,
-        master_codes.client_code is not null as in_master,
+        customer_codes.client_code is not null as is_customer,
         row_number() over (
             partition by app.client_code, app.is_test_client order by app.app_client_id
         ) as nth_of_code
     from app
-    left join master_codes on app.client_code = master_codes.client_code
+    left join customer_codes on app.client_code = customer_codes.client_code
 
 ),
 
@@ -35,7 +41,7 @@ matched as (
         *,
         case
             when is_test_client then 'test_client'
-            when not in_master then 'unknown_client'
+            when not is_customer then 'unknown_client'
             when nth_of_code > 1 then 'duplicate_client_code'
         end as quarantine_reason
     from ranked

@@ -1,21 +1,32 @@
 {#-
-    Every delivery source row (each history sheet row, each app delivery), decided once:
-    quarantined with a reason, or part of a delivery as its primary row or merged into it.
-    The marts only read this decision. The merge rule (documented in
+    Every delivery source row (each row of a history table of either layout, each app
+    delivery), decided once: quarantined with a reason, or part of a delivery as its primary
+    row or merged into it. The marts only read this decision. The merge rule (documented in
     _deliveries__models.yml) in short:
 
-    1. A row is quarantined by the first reason that holds, in the catalogue's order:
-       invalid_client_code, unknown_client, test_client, cancelled, date_*,
-       invalid_quantity, negative_quantity, no_positive_quantity.
-    2. History rows of one client and day with the same content (time, salesperson and
-       every product quantity) are one delivery: the first by (file, sheet, row) is primary,
-       the others are merged into it (exact duplicates, re-sent rows of a later file).
-    3. An app delivery with the same client, day and cylinders by size as a history delivery
-       is the same event: merged into the history row (the history has the products, the app
-       only sizes). Pairs are made in order when a day has several candidates.
-    4. The key of a delivery is md5(client code | day | n), n its place among the client's
-       deliveries of that day (history first, by time and content; then the app's, by time
-       and id): the same source rows give the same key on every build and machine.
+    1. A row is quarantined by the first reason that holds, in the catalogue's order.
+       History rows: invalid_client_code, date_*, and only where the layout records
+       quantities (history_transaction) invalid_quantity, negative_quantity,
+       no_positive_quantity. A valid code is always a customer (the master's, or one the
+       history itself describes), so a history row is never unknown_client. App rows:
+       unknown_client, test_client, date_* first; the rest (cancelled, not_delivered,
+       invalid_quantity, negative_quantity) only for an app row that is no history
+       delivery's twin (rule 4).
+    2. history_daily rows (one per client and delivery day) of one client and day are one
+       delivery: the first by (file, sheet, row) is primary, the others merged
+       (same_client_day).
+    3. history_transaction rows of one client and day with the same content (time,
+       salesperson and every quantity) are one delivery (exact_duplicate). A history_daily
+       row of a day that has transaction rows is merged into that day's first transaction
+       delivery, which records the items (same_client_day).
+    4. The n-th app row of a client and day (by time, then id) is the n-th history delivery
+       of that day, whatever its quantities and status: merged into it
+       (same_event_in_app). The app brings its status, driver, vehicle and time; where the
+       history row records no items, the app's quantities (if positive and valid) are the
+       delivery's items. App rows left over are deliveries of their own.
+    5. The key of a delivery is md5(client code | day | n), n its place among the client's
+       deliveries of that day (history first, by layout, time and content; then the app's,
+       by time and id): the same source rows give the same key on every build and machine.
 -#}
 with
 
@@ -53,7 +64,7 @@ app_clients as (
 
 ),
 
--- what a row delivered, as text: every product, and the cylinders by size
+-- what a row delivered, as text: every product and its quantity
 row_items as (
 
     select
@@ -69,38 +80,6 @@ row_items as (
 
 ),
 
-row_sizes as (
-
-    select
-        source_system,
-        source_file,
-        source_sheet,
-        source_row,
-        string_agg(size_part || '=' || trim_scale(quantity)::text, ',' order by size_part)
-            as size_signature
-    from (
-        select
-            source_system,
-            source_file,
-            source_sheet,
-            source_row,
-            case
-                when product_kind = 'cylinder' then 'c' || lpad(size_kg::text, 3, '0')
-                else product_code
-            end as size_part,
-            sum(quantity) as quantity
-        from items
-        group by
-            source_system,
-            source_file,
-            source_sheet,
-            source_row,
-            size_part
-    ) as by_size
-    group by source_system, source_file, source_sheet, source_row
-
-),
-
 history_rows as (
 
     select
@@ -109,10 +88,13 @@ history_rows as (
         history.source_sheet,
         history.source_row,
         history.load_id,
+        history.layout,
+        history.items_recorded,
         history.client_code,
         history.client_code_raw,
         null::bigint as app_client_id,
         null::bigint as app_delivery_id,
+        null::text as app_status,
         history.delivery_date,
         history.delivery_date_raw,
         history.delivery_time,
@@ -122,15 +104,18 @@ history_rows as (
         history.short_name,
         history.address,
         history.address_raw,
+        false as has_valid_positive_quantity,
         case
             when history.client_code is null then 'invalid_client_code'
             when customers.client_code is null then 'unknown_client'
             when history.delivery_date_reason is not null
                 then 'date_' || history.delivery_date_reason
+            when not history.items_recorded then null
             when history.has_invalid_quantity then 'invalid_quantity'
             when history.has_negative_quantity then 'negative_quantity'
             when not history.has_positive_quantity then 'no_positive_quantity'
-        end as quarantine_reason
+        end as identity_reason,
+        null::text as content_reason
     from history
     left join customers on history.client_code = customers.client_code
 
@@ -144,10 +129,13 @@ app_rows as (
         app.source_sheet,
         app.source_row,
         app.load_id,
+        'app_deliveries' as layout,
+        true as items_recorded,
         app_clients.client_code,
         app.app_client_id_raw as client_code_raw,
         app.app_client_id,
         app.app_delivery_id,
+        app.status as app_status,
         app.delivery_date,
         app.delivery_date_raw,
         app.delivery_time,
@@ -157,16 +145,23 @@ app_rows as (
         null::text as short_name,
         null::text as address,
         null::text as address_raw,
+        (
+            app.has_positive_quantity
+            and not app.has_negative_quantity
+            and not app.has_invalid_quantity
+        ) as has_valid_positive_quantity,
         case
             when app_clients.app_client_id is null then 'unknown_client'
             when app_clients.quarantine_reason = 'test_client' then 'test_client'
             when customers.client_code is null then 'unknown_client'
-            when app.status = 'cancelled' then 'cancelled'
             when app.delivery_date_reason is not null then 'date_' || app.delivery_date_reason
+        end as identity_reason,
+        case
+            when app.status = 'cancelled' then 'cancelled'
+            when app.status is distinct from 'completed' then 'not_delivered'
             when app.has_invalid_quantity then 'invalid_quantity'
             when app.has_negative_quantity then 'negative_quantity'
-            when not app.has_positive_quantity then 'no_positive_quantity'
-        end as quarantine_reason
+        end as content_reason
     from app
     left join app_clients on app.app_client_id = app_clients.app_client_id
     left join customers on app_clients.client_code = customers.client_code
@@ -178,19 +173,21 @@ described as (
     select
         all_rows.*,
         row_items.items_text,
-        row_sizes.size_signature,
-        -- what makes two history rows the same delivery (rule 2); an app row is only itself
+        -- what makes two history rows the same delivery (rules 2 and 3); an app row is only
+        -- itself
         case
-            when all_rows.source_system = 'history'
-                then md5(concat_ws(
-                    '|',
-                    all_rows.client_code,
-                    all_rows.delivery_date,
-                    all_rows.delivery_time,
-                    all_rows.salesperson,
-                    row_items.items_text
-                ))
-            else md5('app|' || all_rows.app_delivery_id::text)
+            when all_rows.source_system = 'app'
+                then md5('app|' || all_rows.app_delivery_id::text)
+            when all_rows.layout = 'history_daily'
+                then md5(concat_ws('|', 'day', all_rows.client_code, all_rows.delivery_date))
+            else md5(concat_ws(
+                '|',
+                all_rows.client_code,
+                all_rows.delivery_date,
+                all_rows.delivery_time,
+                all_rows.salesperson,
+                row_items.items_text
+            ))
         end as content_hash
     from (
         select * from history_rows
@@ -203,12 +200,6 @@ described as (
             and all_rows.source_file = row_items.source_file
             and all_rows.source_sheet = row_items.source_sheet
             and all_rows.source_row = row_items.source_row
-    left join row_sizes
-        on
-            all_rows.source_system = row_sizes.source_system
-            and all_rows.source_file = row_sizes.source_file
-            and all_rows.source_sheet = row_sizes.source_sheet
-            and all_rows.source_row = row_sizes.source_row
 
 ),
 
@@ -217,47 +208,69 @@ described as (
 -- 500k rows would take hours.
 candidates as (
 
-    select * from described
-    where quarantine_reason is null
+    select
+        *,
+        layout = 'history_daily' as is_daily
+    from described
+    where identity_reason is null
 
 ),
 
--- rule 2: history rows of the same content are one delivery; the first row is primary
+-- rules 2 and 3: history rows of the same content are one delivery; a daily row joins the
+-- day's first transaction delivery
 copies as (
 
     select
         *,
-        case
-            when source_system = 'history'
-                then dense_rank() over (
-                    partition by source_system, client_code, delivery_date
-                    order by delivery_time nulls last, content_hash
-                )
-        end as history_ordinal,
+        bool_or(source_system = 'history' and not is_daily) over same_day
+            as day_has_transaction,
+        dense_rank() over (
+            partition by source_system, client_code, delivery_date
+            order by is_daily, delivery_time nulls last, content_hash
+        ) as content_rank,
         row_number() over same_content as nth_copy,
         first_value(source_file) over same_content as first_source_file,
         first_value(source_sheet) over same_content as first_source_sheet,
-        first_value(source_row) over same_content as first_source_row
+        first_value(source_row) over same_content as first_source_row,
+        first_value(source_file) over day_order as day_first_source_file,
+        first_value(source_sheet) over day_order as day_first_source_sheet,
+        first_value(source_row) over day_order as day_first_source_row
     from candidates
-    window same_content as (
-        partition by source_system, client_code, delivery_date, content_hash
-        order by source_file, source_sheet, source_row
-    )
+    window
+        same_day as (partition by source_system, client_code, delivery_date),
+        same_content as (
+            partition by source_system, client_code, delivery_date, content_hash
+            order by source_file, source_sheet, source_row
+        ),
+        day_order as (
+            partition by source_system, client_code, delivery_date
+            order by
+                is_daily, delivery_time nulls last, content_hash,
+                source_file, source_sheet, source_row
+        )
 
 ),
 
--- rule 3: number the history deliveries and the app rows of each client, day and sizes
+-- rule 4: number the history deliveries and the app rows of each client and day
 numbered as (
 
     select
         *,
-        row_number() over (
-            partition by client_code, delivery_date, size_signature, source_system, nth_copy = 1
-            order by history_ordinal, app_delivery_id
-        ) as nth_of_signature,
-        max(history_ordinal) over (
-            partition by client_code, delivery_date
-        ) as history_deliveries
+        case
+            when source_system = 'history' and is_daily and day_has_transaction then 1
+            when source_system = 'history' then content_rank
+        end as history_ordinal,
+        source_system = 'history'
+        and nth_copy = 1
+        and not (is_daily and day_has_transaction) as is_history_primary,
+        case
+            when source_system = 'history' and is_daily and day_has_transaction then 1
+            when source_system = 'history' then content_rank
+            else row_number() over (
+                partition by client_code, delivery_date, source_system
+                order by delivery_time nulls last, app_delivery_id
+            )
+        end as pair_number
     from copies
 
 ),
@@ -267,80 +280,145 @@ paired as (
 
     select
         *,
-        max(history_ordinal) filter (
-            where source_system = 'history' and nth_copy = 1
-        ) over same_pair as paired_ordinal,
-        max(source_file) filter (
-            where source_system = 'history' and nth_copy = 1
-        ) over same_pair as paired_source_file,
-        max(source_sheet) filter (
-            where source_system = 'history' and nth_copy = 1
-        ) over same_pair as paired_source_sheet,
-        max(source_row) filter (
-            where source_system = 'history' and nth_copy = 1
-        ) over same_pair as paired_source_row
+        max(history_ordinal) over (
+            partition by client_code, delivery_date
+        ) as history_deliveries,
+        max(source_file) filter (where is_history_primary) over same_pair
+            as paired_source_file,
+        max(source_sheet) filter (where is_history_primary) over same_pair
+            as paired_source_sheet,
+        max(source_row) filter (where is_history_primary) over same_pair
+            as paired_source_row,
+        bool_or(items_recorded) filter (where is_history_primary) over same_pair
+            as paired_has_items
     from numbered
-    window same_pair as (
-        partition by client_code, delivery_date, size_signature, nth_of_signature
-    )
+    window same_pair as (partition by client_code, delivery_date, pair_number)
+
+),
+
+-- rule 1, second part: an app row that is no history delivery's twin must be a delivery
+-- of its own to pass
+settled as (
+
+    select
+        *,
+        case
+            when source_system = 'app' and paired_source_row is null then content_reason
+        end as quarantine_reason
+    from paired
 
 ),
 
 -- the app rows left unpaired are deliveries of their own, after the history's of the day
+app_only as (
+
+    select
+        source_file,
+        source_sheet,
+        source_row,
+        coalesce(history_deliveries, 0) + row_number() over (
+            partition by client_code, delivery_date
+            order by delivery_time nulls last, app_delivery_id
+        ) as ordinal
+    from settled
+    where
+        source_system = 'app'
+        and paired_source_row is null
+        and quarantine_reason is null
+
+),
+
 decided as (
 
     select
-        {{ delivery_row_columns() }},
+        {{ delivery_row_columns('settled') }},
+        settled.quarantine_reason,
         case
-            when source_system = 'history' and nth_copy = 1 then 'primary'
-            when source_system = 'history' then 'merged'
-            when paired_ordinal is not null then 'merged'
+            when settled.quarantine_reason is not null then 'quarantined'
+            when settled.is_history_primary then 'primary'
+            when settled.source_system = 'history' then 'merged'
+            when settled.paired_source_row is not null then 'merged'
             else 'primary'
         end as source_role,
         case
-            when source_system = 'history' and nth_copy > 1 then 'exact_duplicate'
-            when source_system = 'app' and paired_ordinal is not null then 'same_event_in_app'
+            when settled.quarantine_reason is not null then null
+            when settled.source_system = 'history' and settled.is_history_primary then null
+            when settled.source_system = 'history' and settled.is_daily then 'same_client_day'
+            when settled.source_system = 'history' then 'exact_duplicate'
+            when settled.paired_source_row is not null then 'same_event_in_app'
         end as merge_rule,
         case
-            when source_system = 'history' then history_ordinal
-            when paired_ordinal is not null then paired_ordinal
-            else coalesce(history_deliveries, 0) + row_number() over (
-                partition by
-                    client_code,
-                    delivery_date,
-                    source_system = 'app' and paired_ordinal is null
-                order by delivery_time nulls last, app_delivery_id
-            )
+            when settled.quarantine_reason is not null then null
+            when settled.source_system = 'history' then settled.history_ordinal
+            when settled.paired_source_row is not null then settled.pair_number
+            else app_only.ordinal
         end as ordinal,
         case
-            when source_system = 'history' then first_source_file
-            when paired_ordinal is not null then paired_source_file
-            else source_file
+            when settled.quarantine_reason is not null then null
+            when settled.is_history_primary then settled.source_file
+            when settled.source_system = 'history' and settled.is_daily
+                and settled.day_has_transaction then settled.day_first_source_file
+            when settled.source_system = 'history' then settled.first_source_file
+            when settled.paired_source_row is not null then settled.paired_source_file
+            else settled.source_file
         end as primary_source_file,
         case
-            when source_system = 'history' then first_source_sheet
-            when paired_ordinal is not null then paired_source_sheet
-            else source_sheet
+            when settled.quarantine_reason is not null then null
+            when settled.is_history_primary then settled.source_sheet
+            when settled.source_system = 'history' and settled.is_daily
+                and settled.day_has_transaction then settled.day_first_source_sheet
+            when settled.source_system = 'history' then settled.first_source_sheet
+            when settled.paired_source_row is not null then settled.paired_source_sheet
+            else settled.source_sheet
         end as primary_source_sheet,
         case
-            when source_system = 'history' then first_source_row
-            when paired_ordinal is not null then paired_source_row
-            else source_row
-        end as primary_source_row
-    from paired
+            when settled.quarantine_reason is not null then null
+            when settled.is_history_primary then settled.source_row
+            when settled.source_system = 'history' and settled.is_daily
+                and settled.day_has_transaction then settled.day_first_source_row
+            when settled.source_system = 'history' then settled.first_source_row
+            when settled.paired_source_row is not null then settled.paired_source_row
+            else settled.source_row
+        end as primary_source_row,
+        -- whose quantities are the delivery's items: the primary row's where its layout
+        -- records them, else its app twin's when they are positive and valid
+        coalesce(
+            settled.quarantine_reason is null
+            and (
+                (settled.source_system = 'history' and settled.is_history_primary
+                    and settled.items_recorded)
+                or (settled.source_system = 'app' and settled.paired_source_row is null)
+                or (
+                    settled.source_system = 'app'
+                    and settled.paired_source_row is not null
+                    and not settled.paired_has_items
+                    and settled.has_valid_positive_quantity
+                )
+            ),
+            false
+        ) as items_from_row
+    from settled
+    left join app_only
+        on
+            settled.source_system = 'app'
+            and settled.source_file = app_only.source_file
+            and settled.source_sheet = app_only.source_sheet
+            and settled.source_row = app_only.source_row
 
     union all
 
     select
         {{ delivery_row_columns() }},
+        identity_reason as quarantine_reason,
         'quarantined' as source_role,
         null::text as merge_rule,
         null::bigint as ordinal,
         null::text as primary_source_file,
         null::text as primary_source_sheet,
-        null::integer as primary_source_row
+        null::integer as primary_source_row,
+        false as items_from_row
     from described
-    where quarantine_reason is not null
+    where identity_reason is not null
 
 ),
 

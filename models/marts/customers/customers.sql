@@ -1,3 +1,7 @@
+{#- One row per client code of any client source: the client master first; a code the
+    master lacks that the delivery history names, described by its own history rows
+    (int_history_clients_described); a code only the legacy app has, described by the app.
+    customer_source says which. The master's other columns are NULL for the others. -#}
 with
 
 master as (
@@ -7,10 +11,46 @@ master as (
 
 ),
 
+history_clients as (
+
+    select * from {{ ref('int_history_clients_described') }}
+
+),
+
 app_first as (
 
     select * from {{ ref('int_app_clients_matched') }}
     where quarantine_reason is null
+
+),
+
+-- every customer's code, once, with the source that describes it
+customer_codes as (
+
+    select
+        client_code,
+        'client_master' as customer_source
+    from master
+
+    union all
+
+    select
+        client_code,
+        'delivery_history' as customer_source
+    from history_clients
+
+    union all
+
+    select
+        app_first.client_code,
+        'legacy_app' as customer_source
+    from app_first
+    where
+        not exists (select 1 from master where master.client_code = app_first.client_code)
+        and not exists (
+            select 1 from history_clients
+            where history_clients.client_code = app_first.client_code
+        )
 
 ),
 
@@ -30,14 +70,31 @@ final as (
 
     select
         -- keys
-        master.client_code,
+        customer_codes.client_code,
         app_first.app_client_id,
+        customer_codes.customer_source,
 
-        -- names and address
-        master.invoice_title,
-        master.short_name,
-        master.address,
-        master.address_raw,
+        -- names and address, from the source that describes the customer
+        case customer_codes.customer_source
+            when 'client_master' then master.invoice_title
+            when 'delivery_history' then history_clients.invoice_title
+            else app_first.invoice_title
+        end as invoice_title,
+        case customer_codes.customer_source
+            when 'client_master' then master.short_name
+            when 'delivery_history' then history_clients.short_name
+            else app_first.short_name
+        end as short_name,
+        case customer_codes.customer_source
+            when 'client_master' then master.address
+            when 'delivery_history' then history_clients.address
+            else app_first.address
+        end as address,
+        case customer_codes.customer_source
+            when 'client_master' then master.address_raw
+            when 'delivery_history' then history_clients.address_raw
+            else app_first.address_raw
+        end as address_raw,
 
         -- area
         areas.area_code,
@@ -107,15 +164,28 @@ final as (
         master.delay_allowance_days,
         master.days_until_due,
 
-        -- lineage
-        master.source_file,
-        master.source_sheet,
-        master.source_row,
+        -- the delivery history's view of a customer the master lacks
+        history_clients.history_rows,
+        history_clients.first_delivery_date,
+        history_clients.last_delivery_date,
+
+        -- lineage: the master row, the history client's latest row, or the app row
+        coalesce(master.source_file, history_clients.source_file, app_first.source_file)
+            as source_file,
+        coalesce(master.source_sheet, history_clients.source_sheet, app_first.source_table)
+            as source_sheet,
+        coalesce(master.source_row, history_clients.source_row, app_first.source_row)
+            as source_row,
+        history_clients.details_lineage,
         app_first.source_row as app_source_row
 
-    from master
+    from customer_codes
+    left join master
+        on customer_codes.client_code = master.client_code
+    left join history_clients
+        on customer_codes.client_code = history_clients.client_code
     left join app_first
-        on master.client_code = app_first.client_code
+        on customer_codes.client_code = app_first.client_code
     left join areas
         on master.area_label = areas.area_label
     left join codes as pricing

@@ -33,6 +33,7 @@ customers as (
 
     select
         client_code,
+        customer_source,
         short_name,
         address
     from {{ ref('customers') }}
@@ -55,30 +56,36 @@ lineage as (
         bool_or(source_system = 'app') as in_app,
         count(*) as source_rows,
         min(app_delivery_id) as app_delivery_id,
+        min(app_status) as app_status,
+        min(delivery_time) filter (where source_system = 'app') as app_delivery_time,
         min(driver_name) as driver_name,
         min(vehicle_plate) as vehicle_plate,
+        bool_or(items_from_row) as items_recorded,
         max(last_load_id) as last_load_id
     from rows
     group by delivery_key
 
 ),
 
+-- the items: the quantities of the row that records them (the primary row, or the app
+-- twin of a history row without quantities)
 totals as (
 
     select
-        primary_rows.delivery_key,
+        item_rows.delivery_key,
         sum(items.quantity) filter (where items.product_kind = 'cylinder') as total_cylinders,
         sum(items.quantity * items.size_kg) filter (where items.product_kind = 'cylinder')
             as cylinder_kg,
         sum(items.quantity) filter (where items.product_kind = 'metered') as metered_kg
-    from primary_rows
+    from rows as item_rows
     inner join items
         on
-            primary_rows.source_system = items.source_system
-            and primary_rows.source_file = items.source_file
-            and primary_rows.source_sheet = items.source_sheet
-            and primary_rows.source_row = items.source_row
-    group by primary_rows.delivery_key
+            item_rows.source_system = items.source_system
+            and item_rows.source_file = items.source_file
+            and item_rows.source_sheet = items.source_sheet
+            and item_rows.source_row = items.source_row
+    where item_rows.items_from_row
+    group by item_rows.delivery_key
 
 ),
 
@@ -92,13 +99,17 @@ final as (
         primary_rows.delivery_date,
         primary_rows.ordinal as delivery_of_day,
 
-        -- when and who
-        primary_rows.delivery_time,
+        -- when and who: the history's time, else the app's
+        coalesce(primary_rows.delivery_time, lineage.app_delivery_time) as delivery_time,
         primary_rows.salesperson,
         lineage.driver_name,
         lineage.vehicle_plate,
+        lineage.app_status,
 
-        -- what
+        -- what: items_recorded is false when no source row records quantities (the
+        -- delivery history's 5-column layout, with no app quantities)
+        coalesce(lineage.items_recorded and totals.delivery_key is not null, false)
+            as items_recorded,
         coalesce(totals.total_cylinders, 0) as total_cylinders,
         coalesce(totals.metered_kg, 0) as metered_kg,
         coalesce(totals.cylinder_kg, 0) + coalesce(totals.metered_kg, 0) as total_kg,
@@ -115,14 +126,16 @@ final as (
         primary_rows.source_sheet,
         primary_rows.source_row,
 
-        -- the client as the history row names it, and whether the master disagrees
+        -- the client as the history row names it, and whether the master disagrees (a
+        -- blank cell names nothing, so it never differs)
         primary_rows.short_name as source_short_name,
         primary_rows.address_raw as source_address,
         coalesce(
             primary_rows.source_system = 'history'
+            and customers.customer_source = 'client_master'
             and (
-                primary_rows.short_name is distinct from customers.short_name
-                or primary_rows.address is distinct from customers.address
+                primary_rows.short_name <> customers.short_name
+                or primary_rows.address <> customers.address
             ),
             false
         ) as client_details_differ,

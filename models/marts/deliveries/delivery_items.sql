@@ -11,7 +11,8 @@
         ]
     )
 }}
-{#- One row per delivery and product: the primary row's quantities (incremental:
+{#- One row per delivery and product: the quantities of the row that records the items (the
+    primary row where its layout has quantities, else the app twin's; incremental:
     macros/incremental_deliveries.sql). -#}
 with
 
@@ -19,7 +20,7 @@ rows as (
 
     select * from {{ ref('int_delivery_rows_classified') }}
     where
-        source_role = 'primary'
+        items_from_row
         {{ incremental_delivery_days(ref('int_delivery_days_to_rebuild')) }}
 
 ),
@@ -37,6 +38,10 @@ final as (
         items.product_code,
         items.quantity,
         items.source_column,
+        rows.source_system,
+        rows.source_file,
+        rows.source_sheet,
+        rows.source_row,
         rows.client_code,
         rows.delivery_date,
         rows.last_load_id,

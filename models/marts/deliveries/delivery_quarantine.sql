@@ -16,12 +16,14 @@ final as (
         source_file,
         source_sheet,
         source_row,
+        layout,
         quarantine_reason as reason,
         client_code_raw,
         delivery_date_raw,
         client_code,
         delivery_date,
         app_delivery_id,
+        app_status,
         items_text as quantities,
         load_id
     from quarantined

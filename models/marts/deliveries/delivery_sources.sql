@@ -37,6 +37,7 @@ final as (
         source_row,
         source_role,
         merge_rule,
+        items_from_row,
         primary_source_file,
         primary_source_sheet,
         primary_source_row,

@@ -1,46 +1,60 @@
--- depends_on: {{ source('delivery_history', 'sheet_99_104') }}
--- depends_on: {{ source('delivery_history', 'sheet_105_109') }}
--- depends_on: {{ source('delivery_history', 'sheet_110_114') }}
+-- depends_on: {{ ref('raw_layouts') }}
+-- depends_on: {{ source('loader', 'sources') }}
+-- depends_on: {{ source('loader', 'columns') }}
+-- depends_on: {{ source('delivery_history', 'sheet1') }}
 {{ config(materialized='table') }}
-{#- One row per row of every history sheet loaded: typed through the macros, with what could
-    not be typed flagged, never dropped. Product quantities keep their sheet headers; the
+{#- One row per row of every delivery-history table loaded, in either history layout of the
+    catalogue (seed raw_layouts): history_daily, the real export (one row per client and
+    delivery day: 客戶, 電子發票抬頭, 客戶簡稱, 地址, 最後十次日期, no quantities), and
+    history_transaction (a daily upload file: 編號 or 客戶, 業務員, 交易日期, 交易時間 and the 16
+    product quantities). Typed through the macros, with what could not be typed flagged,
+    never dropped; a column a layout does not have is NULL, and items_recorded says whether
+    the layout records quantities at all. Product quantities keep their headers; the
     intermediate layer conforms them to product codes. A table, not a view: its 350k date
-    parses take seconds, and three models and the reconciliation read it. -#}
+    parses take seconds, and several models and the reconciliation read it. -#}
 {%- set products = history_product_columns() -%}
 {%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
-{%- set relations = delivery_history_relations() %}
+{%- set tables = delivery_history_relations() %}
 
 with
 
 unioned as (
 
-    {% for relation in relations -%}
-    {%- set cols = raw_columns(relation) -%}
+    {% for table in tables -%}
+    {%- set cols = table.columns -%}
+    {%- set daily = table.layout == 'history_daily' -%}
     select
         _load_id,
         _source_file,
         _source_sheet,
         _source_row,
-        {{ '"客戶"' if '客戶' in cols else '"編號"' }} as client_code_raw,
-        "客戶簡稱" as short_name_raw,
-        "地址" as address_raw,
-        "業務員" as salesperson_raw,
-        "交易日期" as delivery_date_raw,
-        "交易時間" as delivery_time_raw,
+        '{{ table.layout }}' as layout,
+        {{ 'false' if daily else 'true' }} as items_recorded,
+        {{ history_column(cols, '客戶' if '客戶' in cols else '編號') }} as client_code_raw,
+        {{ history_column(cols, '電子發票抬頭') }} as invoice_title_raw,
+        {{ history_column(cols, '客戶簡稱') }} as short_name_raw,
+        {{ history_column(cols, '地址') }} as address_raw,
+        {{ history_column(cols, '業務員') }} as salesperson_raw,
+        {{ history_column(cols, '最後十次日期' if daily else '交易日期') }} as delivery_date_raw,
+        {{ history_column(cols, '交易時間') }} as delivery_time_raw,
         {%- for p in products %}
-        {{ '"' ~ p ~ '"' if p in cols else 'cast(null as text)' }} as "{{ p }}",
+        {{ history_column(cols, p) }} as "{{ p }}",
         {%- endfor %}
-        {{ '"最後十次日期"' if '最後十次日期' in cols else 'cast(null as text)' }} as last_dates_raw
-    from {{ relation }}
+        {{ 'cast(null as text)' if daily else history_column(cols, '最後十次日期') }}
+            as last_dates_raw
+    from {{ table.relation }}
     {% if not loop.last %}union all{% endif %}
     {% else -%}
-    -- no history sheet is loaded yet: an empty relation of the same shape
+    -- no history table is loaded yet: an empty relation of the same shape
         select
             cast(null as bigint) as _load_id,
             cast(null as text) as _source_file,
             cast(null as text) as _source_sheet,
             cast(null as integer) as _source_row,
+            cast(null as text) as layout,
+            cast(null as boolean) as items_recorded,
             cast(null as text) as client_code_raw,
+            cast(null as text) as invoice_title_raw,
             cast(null as text) as short_name_raw,
             cast(null as text) as address_raw,
             cast(null as text) as salesperson_raw,
@@ -63,15 +77,19 @@ typed as materialized (
         _source_sheet as source_sheet,
         _source_row as source_row,
         _load_id as load_id,
+        layout,
+        items_recorded,
 
-        -- client: 客戶 (編號 in 99-104年), with the name and address the row repeats
+        -- client: 客戶 (or 編號), with the invoice title, name and address the row repeats
         {{ client_code('client_code_raw') }} as client_code,
         client_code_raw,
+        {{ clean_text('invoice_title_raw') }} as invoice_title,
         {{ clean_text('short_name_raw') }} as short_name,
         {{ clean_address('address_raw') }} as address,
         address_raw,
 
-        -- when and by whom: 交易日期 (ROC or Gregorian, any of the forms seen), 交易時間, 業務員
+        -- when and by whom: 最後十次日期 (history_daily) or 交易日期 (ROC or Gregorian, any
+        -- of the forms seen), 交易時間, 業務員
         {{ taiwan_date_outcome('delivery_date_raw', earliest, latest) }} as delivery_date_outcome,
         delivery_date_raw,
         case
@@ -94,8 +112,8 @@ typed as materialized (
             {%- if not loop.last %} +{% endif %}
         {%- endfor %} as filled_quantity_cells,
 
-        -- 最後十次日期: the client's previous delivery as the sheet saw it (not a fact of
-        -- this delivery; kept for lineage)
+        -- 最後十次日期 of the transaction layout: the client's previous delivery as the
+        -- sheet saw it (not a fact of this delivery; kept for lineage)
         last_dates_raw
 
     from unioned
@@ -109,8 +127,11 @@ cleaned as (
         source_sheet,
         source_row,
         load_id,
+        layout,
+        items_recorded,
         client_code,
         client_code_raw,
+        invoice_title,
         short_name,
         address,
         address_raw,

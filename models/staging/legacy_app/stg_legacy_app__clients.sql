@@ -2,7 +2,10 @@ with
 
 source as (
 
-    select * from {{ source('legacy_app', 'clients') }}
+    {{ source_or_empty('legacy_app', 'clients', [
+        'id', 'client_code', 'invoice_title', 'short_name', 'address', 'is_active',
+        'is_terminated'
+    ]) }}
 
 ),
 

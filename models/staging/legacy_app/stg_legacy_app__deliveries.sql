@@ -8,7 +8,11 @@ with
 
 source as (
 
-    select * from {{ source('legacy_app', 'deliveries') }}
+    {{ source_or_empty('legacy_app', 'deliveries', [
+        'id', 'client_id', 'scheduled_date', 'scheduled_time_start', 'actual_delivery_time',
+        'status', 'driver_id', 'vehicle_id', 'delivered_50kg', 'delivered_20kg',
+        'delivered_16kg', 'delivered_10kg', 'delivered_4kg', 'notes'
+    ]) }}
 
 ),
 
@@ -17,7 +21,7 @@ drivers as (
     select
         {{ to_numeric('id') }}::bigint as driver_id,
         {{ clean_text('name') }} as driver_name
-    from {{ source('legacy_app', 'drivers') }}
+    from ({{ source_or_empty('legacy_app', 'drivers', ['id', 'name']) }}) as drivers_table
 
 ),
 
@@ -26,7 +30,8 @@ vehicles as (
     select
         {{ to_numeric('id') }}::bigint as vehicle_id,
         {{ clean_text('plate_number') }} as vehicle_plate
-    from {{ source('legacy_app', 'vehicles') }}
+    from ({{ source_or_empty('legacy_app', 'vehicles', ['id', 'plate_number']) }})
+        as vehicles_table
 
 ),
 
