@@ -149,7 +149,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     expected = verify.read_expected(Path(args.sample))
     with connection.connect(autocommit=True) as conn:
-        checks = verify.raw_checks(conn, expected) + verify.customer_checks(conn, expected)
+        checks = verify.raw_checks(conn, expected) + verify.raw_table_checks(conn, expected)
+        checks += verify.customer_checks(conn, expected)
         checks += verify.delivery_checks(conn, expected)
     table = Table(title=f"database against {args.sample}")
     for col in ("what", "expected", "in database", ""):

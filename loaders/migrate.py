@@ -447,6 +447,38 @@ def check_run_results(target_dir: Path, since: float) -> list[str]:
     return problems
 
 
+def unaccounted_tables(conn: psycopg.Connection) -> list[str]:
+    """Each raw table rule R04 rejects in the shadow build: file, sheet, rows and headers."""
+    view = sql.Identifier(f"validation{SHADOW_SUFFIX}", "raw_tables")
+    if not conn.execute(
+        "select to_regclass(%s)", (f"validation{SHADOW_SUFFIX}.raw_tables",)
+    ).fetchone()[0]:
+        return []
+    rows = conn.execute(
+        sql.SQL(
+            "select source_file, source_sheet, raw_rows, rows_staged, status, layout, headers"
+            " from {} where status in ('unrecognised', 'not_read')"
+            " order by source_file, source_sheet"
+        ).format(view)
+    ).fetchall()
+    found = []
+    for file, sheet, n, staged, status, layout, headers in rows:
+        shown = " | ".join(h or "(blank)" for h in headers[:12]) + (
+            " | ..." if len(headers) > 12 else ""
+        )
+        if status == "unrecognised":
+            found.append(
+                f"sheet {sheet!r} of {file} ({n:,} rows; headers: {shown}) matches no layout of"
+                " seeds/raw_layouts.csv: declare it (migrated, or not_migrated with a reason)"
+            )
+        else:
+            found.append(
+                f"sheet {sheet!r} of {file} ({n:,} rows, layout {layout}) was read for"
+                f" {staged:,} of its rows by its staging model"
+            )
+    return found
+
+
 # -- migrate -----------------------------------------------------------------------------
 
 
@@ -576,7 +608,7 @@ def migrate(
             if any(not p.startswith(("test ", "reconciliation ")) for p in problems):
                 raise UserError(f"{'; '.join(problems)}; see {log}")
             if problems:
-                raise NoGo("; ".join(problems))
+                raise NoGo("; ".join(unaccounted_tables(conn) + problems))
             if code != 0:
                 raise UserError(f"dbt build exited {code} ({summary}); see {log}")
             say("[8/9] after-checks: reconciliation exact, orphan rate within the threshold,"

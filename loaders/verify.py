@@ -1,8 +1,10 @@
 """Compare what the database holds with a sample's expected.json (the ground truth).
 
 The raw layer, source by source (rows staged in `raw` against `data_rows`), and, once
-`dbt build` has run, the customers and the deliveries: every count, every product total, the
-reconciliation of each source, and each defect instance's outcome found by its source row.
+`dbt build` has run, every raw table's layout and role (validation.raw_tables, none
+unaccounted), the customers by source (each customer the master lacks with the details its
+history gives), and the deliveries: every count, every product total, the reconciliation of
+each source, and each defect instance's outcome found by its source row.
 """
 
 from __future__ import annotations
@@ -56,6 +58,42 @@ def raw_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
     return checks
 
 
+def _exists(conn: psycopg.Connection, relation: str) -> bool:
+    row = conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()
+    return bool(row and row[0])
+
+
+def raw_table_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
+    """Raw tables by role, none unaccounted, and each source's layout (after `dbt build`)."""
+    if not _exists(conn, "validation.raw_tables"):
+        return []
+    sources = [s for s in expected["sources"] if "role" in s]
+    if not sources:
+        return []
+    got = {
+        (file, sheet): (layout, role, status)
+        for file, sheet, layout, role, status in conn.execute(
+            "select source_file, source_sheet, layout, role, status from validation.raw_tables"
+        )
+    }
+    checks = []
+    for role in ("migrated", "not_migrated"):
+        listed = [s for s in sources if s["role"] == role]
+        have = sum(
+            1 for s in listed if got.get((s["file"], s["sheet"]), (None, None, None))[2] == role
+        )
+        checks.append(Check(f"raw tables {role}", len(listed), have))
+    unaccounted = sum(1 for _, _, status in got.values() if status in ("unrecognised", "not_read"))
+    checks.append(Check("raw tables unaccounted (no layout, or not read)", 0, unaccounted))
+    same = sum(
+        1
+        for s in sources
+        if got.get((s["file"], s["sheet"]), (None,))[0] == s.get("catalogue_layout")
+    )
+    checks.append(Check("raw tables with the expected layout", len(sources), same))
+    return checks
+
+
 def customer_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
     """Customers and their quarantine against expected.json (empty before `dbt build`)."""
     exists = conn.execute("select to_regclass('marts.customers') is not null").fetchone()
@@ -69,6 +107,15 @@ def customer_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
         Check("customers", want["count"], count),
         Check("customers linked to an app client", want["with_app_id"], with_app),
     ]
+    if "by_source" in want:
+        got = dict(conn.execute("select customer_source, count(*) from marts.customers group by 1"))
+        for source in sorted(set(want["by_source"]) | set(got)):
+            checks.append(
+                Check(
+                    f"customers from {source}", want["by_source"].get(source, 0), got.get(source, 0)
+                )
+            )
+    checks += _history_customer_checks(conn, expected)
     got = dict(conn.execute("select reason, count(*) from marts.customer_quarantine group by 1"))
     for reason in sorted(set(want["quarantine"]) | set(got)):
         checks.append(
@@ -79,6 +126,45 @@ def customer_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
             )
         )
     return checks
+
+
+CUSTOMER_DETAILS = ("client_code", "invoice_title", "short_name", "address", "history_rows")
+
+
+def _history_customer_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
+    """Each customer the master lacks: built from its history with the expected details."""
+    want = [
+        (g["file"], g["sheet"], i)
+        for g in expected["defects"]
+        if g["kind"] == "history_only_client"
+        for i in g["instances"]
+    ]
+    if not want:
+        return []
+    have = {
+        row[0]: row
+        for row in conn.execute(
+            "select client_code, invoice_title, short_name, address, history_rows, source_file,"
+            " source_sheet, source_row from marts.customers"
+            " where customer_source = 'delivery_history'"
+        )
+    }
+    ok = 0
+    for file, sheet, i in want:
+        e = i["expect"]
+        row = have.get(e["client_code"])
+        if row is not None and list(row) == [
+            *(e[k] for k in CUSTOMER_DETAILS),
+            file,
+            sheet,
+            i["row"],
+        ]:
+            ok += 1
+    return [
+        Check(
+            "customers from the delivery history with their details and latest row", len(want), ok
+        )
+    ]
 
 
 DELIVERY_SOURCES = ("history", "app")
@@ -111,6 +197,31 @@ def delivery_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
                 got.get(system, 0),
             )
         )
+    for key, query in (
+        (
+            "items_recorded",
+            "select items_recorded::text, count(*) from marts.deliveries group by 1",
+        ),
+    ):
+        if key in want:
+            got = dict(conn.execute(query))
+            for value in sorted(set(want[key]) | set(got)):
+                checks.append(
+                    Check(f"deliveries {key} = {value}", want[key].get(value, 0), got.get(value, 0))
+                )
+    for key, query in (
+        (
+            "client_details_differ",
+            "select count(*) from marts.deliveries where client_details_differ",
+        ),
+        (
+            "app_status_conflicts",
+            "select count(*) from marts.deliveries"
+            " where source_system = 'history+app' and app_status <> 'completed'",
+        ),
+    ):
+        if key in want:
+            checks.append(Check(f"deliveries {key}", want[key], one(query)))
     got = dict(conn.execute("select reason, count(*) from marts.delivery_quarantine group by 1"))
     for reason in sorted(set(want["quarantine"]) | set(got)):
         checks.append(
@@ -157,6 +268,8 @@ def _defect_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
     """Per delivery defect kind: instances whose source row reached the expected outcome."""
     rows = []
     for g in expected["defects"]:
+        if g["kind"] == "history_only_client":
+            continue  # a customer, checked by customer_checks
         if not _is_delivery_source(expected, g["file"], g["sheet"]):
             continue
         for i in g["instances"]:
@@ -168,6 +281,7 @@ def _defect_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
                     g.get("merged_into_file"), into.get("sheet"), into.get("row"),
                     exp.get("date"), exp.get("client_code"),
                     g.get("flag") == "client_detail_mismatch",
+                    exp.get("app_status"), exp.get("driver_name"),
                 )
             )  # fmt: skip
     if not rows:
@@ -175,7 +289,8 @@ def _defect_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
     conn.execute(
         "create temp table if not exists verify_defects (kind text, file text, sheet text,"
         " row integer, outcome text, reason text, into_file text, into_sheet text,"
-        " into_row integer, day date, client_code text, flagged boolean)"
+        " into_row integer, day date, client_code text, flagged boolean, app_status text,"
+        " driver_name text)"
     )
     conn.execute("truncate verify_defects")
     with conn.cursor().copy("copy verify_defects from stdin") as copy:
@@ -188,6 +303,8 @@ def _defect_checks(conn: psycopg.Connection, expected: dict) -> list[Check]:
             when w.outcome = 'merged' then b.source_role = 'merged'
                 and (b.primary_source_file, b.primary_source_sheet, b.primary_source_row)
                     = (w.into_file, w.into_sheet, w.into_row)
+                and (w.app_status is null or d.app_status = w.app_status)
+                and (w.driver_name is null or d.driver_name = w.driver_name)
             else b.source_role = 'primary'
                 and (w.day is null or d.delivery_date = w.day)
                 and (w.client_code is null or d.client_code = w.client_code)

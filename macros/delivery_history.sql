@@ -75,7 +75,7 @@
         'address_raw', 'items_text', 'content_hash'
     ] -%}
     {%- for column in columns %}
-    {{ alias ~ '.' if alias else '' }}{{ column }}{{ ',' if not loop.last }}
+        {{ alias ~ '.' if alias else '' }}{{ column }}{{ ',' if not loop.last }}
     {%- endfor %}
 {%- endmacro %}
 

@@ -6,22 +6,24 @@
     files were loaded is validation.raw_tables' business, not a build error.
 -#}
 {% macro source_or_empty(source_name, table_name, columns) -%}
-    {%- set relation = source(source_name, table_name) -%}
-    {%- if execute and adapter.get_relation(
-        database=relation.database, schema=relation.schema,
-        identifier=relation.identifier) is none -%}
-    select
-        cast(null as bigint) as _load_id,
-        cast(null as text) as _source_file,
-        cast(null as text) as _source_sha256,
-        cast(null as text) as _source_sheet,
-        cast(null as integer) as _source_row,
-        cast(null as timestamptz) as _loaded_at,
-        {%- for column in columns %}
-        cast(null as text) as {{ adapter.quote(column) }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    where false
-    {%- else -%}
-    select * from {{ relation }}
-    {%- endif -%}
+{%- set relation = source(source_name, table_name) -%}
+{%- if execute and adapter.get_relation(
+    database=relation.database, schema=relation.schema,
+    identifier=relation.identifier) is none -%}
+{%- set casts = [] -%}
+{%- for column in columns -%}
+    {%- do casts.append('cast(null as text) as ' ~ adapter.quote(column)) -%}
+{%- endfor -%}
+select
+    cast(null as bigint) as _load_id,
+    cast(null as text) as _source_file,
+    cast(null as text) as _source_sha256,
+    cast(null as text) as _source_sheet,
+    cast(null as integer) as _source_row,
+    cast(null as timestamptz) as _loaded_at,
+    {{ casts | join(',\n    ') }}
+where false
+{%- else -%}
+select * from {{ relation }}
+{%- endif -%}
 {%- endmacro %}

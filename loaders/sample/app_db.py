@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from loaders.sample import profile as P
-from loaders.sample.deliveries import AppDelivery
+from loaders.sample.deliveries import APP_DRIVERS, APP_PLATES, IMPORT_NOTE, AppDelivery
 from loaders.sample.model import Client, rng_for
 
 TEST_CLIENTS = [
@@ -231,44 +231,46 @@ def _write(con, rng, clients, test_ids, deliveries, code_variants, address_varia
             )
     cur.executemany(f"insert into clients values ({', '.join('?' * 72)})", rows)
 
+    # The real app's drivers and vehicles are 3 test rows each, its routes 1 row.
     drivers = [
-        (i + 1, n, f"09{rng.randint(10000000, 99999999)}", f"D{i + 1:03d}", 1)
-        for i, n in enumerate(P.DRIVERS)
-    ]
-    drivers += [
-        (len(drivers) + 1, "測試司機", "0900000000", "T001", 1),
-        (len(drivers) + 2, "Test Driver", None, "T002", 0),
+        (1, APP_DRIVERS[0], "0900000000", "T001", 1),
+        (2, APP_DRIVERS[1], None, "T002", 0),
+        (3, APP_DRIVERS[2], "0911111111", "T003", 1),
     ]
     cur.executemany(
-        "insert into drivers values (?, ?, ?, ?, ?, '2019-06-01 09:00:00', '2024-01-02 10:00:00')",
+        "insert into drivers values (?, ?, ?, ?, ?, '2024-03-01 09:00:00', '2024-03-02 10:00:00')",
         drivers,
     )
-    vehicles = [
-        (i + 1, p, "motorcycle" if i >= 4 else "truck", 150 if i >= 4 else 1200, 1)
-        for i, p in enumerate(P.PLATES)
-    ]
-    vehicles.append((len(vehicles) + 1, "TEST-001", "truck", 0, 0))
-    cur.executemany("insert into vehicles values (?, ?, ?, ?, ?, '2019-06-01 09:00:00')", vehicles)
+    vehicles = [(k + 1, plate, "truck", 1200, 1) for k, plate in enumerate(APP_PLATES)]
+    cur.executemany("insert into vehicles values (?, ?, ?, ?, ?, '2024-03-01 09:00:00')", vehicles)
 
-    n_drivers, n_vehicles = len(P.DRIVERS), len(P.PLATES)
     drows = []
     for a in deliveries:
-        start_h = int(a.time[:2])
         delivered = [a.sizes.get(kg, 0) for kg in SIZES]
+        if a.imported:
+            # the importer: the history's day, no time, no quantities, no driver
+            stamp = f"{a.day.isoformat()} 08:00:00"
+            drows.append(
+                (
+                    a.id, a.client_id, a.day.isoformat(), None, None, a.day.isoformat(),
+                    a.driver_id, a.vehicle_id, a.status, *delivered, 0, 0, 0, 0, 0,
+                    IMPORT_NOTE, None, None, None, None, None, stamp,
+                    stamp if a.kind is None else _ts(a.day + timedelta(days=rng.randint(1, 30)), rng),
+                )
+            )  # fmt: skip
+            continue
+        start_h = int((a.time or "09:00")[:2])
+        sched = datetime.combine(a.day, time(start_h, int((a.time or "09:00")[3:])))
         returned = [max(0, q) if rng.random() < 0.9 else 0 for q in delivered]
-        test = a.kind == "app_test_client_delivery"
-        sched = datetime.combine(a.day, time(start_h, int(a.time[3:])))
+        done = a.status == "COMPLETED"
         drows.append(
             (
                 a.id, a.client_id, a.day.isoformat(), f"{start_h:02d}:00", f"{min(start_h + 3, 21):02d}:00",
-                None if a.status == "cancelled" else sched.isoformat(sep=" "),
-                n_drivers + 1 if test else rng.randint(1, n_drivers),
-                n_vehicles + 1 if test else rng.randint(1, n_vehicles), a.status,
+                sched.isoformat(sep=" ") if done else None, a.driver_id, a.vehicle_id, a.status,
                 *delivered, *returned,
                 rng.choice([None] * 8 + ["放後門", "客戶不在，放門口", "已收現"]),
-                f"/uploads/signatures/{a.id}.png" if rng.random() < 0.6 else None,
-                f"/uploads/photos/{a.id}.jpg" if rng.random() < 0.1 else None,
-                rng.randint(1, 40), round(rng.uniform(0.5, 60.0), 2), rng.randint(5, 45),
+                f"/uploads/signatures/{a.id}.png" if done and rng.random() < 0.6 else None,
+                None, rng.randint(1, 40), round(rng.uniform(0.5, 60.0), 2), rng.randint(5, 45),
                 (sched - timedelta(days=rng.randint(0, 3))).isoformat(sep=" "), sched.isoformat(sep=" "),
             )
         )  # fmt: skip
@@ -276,16 +278,9 @@ def _write(con, rng, clients, test_ids, deliveries, code_variants, address_varia
         f"insert into deliveries values ({', '.join('?' * len(DELIVERY_COLUMNS))})", drows
     )
 
-    routes = []
     last = max((a.day for a in deliveries), default=date(2025, 5, 31))
-    for k in range(60):
-        d = last - timedelta(days=59 - k)
-        for j, area in enumerate(["南早", "北早", "午", "海線", "市區", "山線"]):
-            routes.append((len(routes) + 1, d.isoformat(), area, 1 + (k + j) % n_drivers, 1 + j % n_vehicles,
-                           f"{d:%m/%d}{area}", "completed", rng.randint(8, 40), f"{d.isoformat()} 06:30:00"))  # fmt: skip
-    routes += [
-        (len(routes) + 1, "2024-03-01", "測試", n_drivers + 1, n_vehicles + 1, "測試路線", "draft", 0, "2024-03-01 10:00:00"),
-        (len(routes) + 2, "2024-03-02", "測試", n_drivers + 2, n_vehicles + 1, "test route", "draft", 1, "2024-03-02 10:00:00"),
-    ]  # fmt: skip
-    cur.executemany("insert into routes values (?, ?, ?, ?, ?, ?, ?, ?, ?)", routes)
+    cur.execute(
+        "insert into routes values (1, ?, '測試', 1, 1, '測試路線', 'draft', 0, ?)",
+        (last.isoformat(), f"{last.isoformat()} 06:30:00"),
+    )
     con.commit()

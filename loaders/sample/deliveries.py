@@ -1,115 +1,136 @@
-"""Delivery events and the rows that describe them in the history workbook and the app.
+"""The delivery history workbook and the app's deliveries, as the real exports have them.
 
-The truth is a set of events (one per client and day at most). Each event is written to the
-history, to the app, or to both (the same delivery, with other ids, another date format and
-quantities by size instead of by product). Extra rows carry what cannot become a delivery
-(orphan codes, bad dates, zero or negative quantities, ...), each with its expected reason.
+The real history (`RAW_FORMATS.md` section 2) is one sheet, `Sheet1`, in long format: one row
+per client per delivery day (客戶, 電子發票抬頭, 客戶簡稱, 地址, 最後十次日期), no quantities, the
+client's details repeated on each row. 90 % of its client codes are not in the client master:
+those clients are described only by their history rows. The app's deliveries were imported
+from it (section 3): one per history row of a master client, COMPLETED, no quantities, no
+driver; a few were edited in the app afterwards, and a few were created in the app alone.
+
+Rows are sorted by client code, then date (an assumption: the real order is not recorded).
+Odd but valid cells, and rows that cannot become deliveries, are injected at known places
+with the outcome each must reach, at rates that keep the file about as clean as the real one.
 """
 
 from __future__ import annotations
 
-import itertools
 import random
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from loaders import taiwan_date as td
 from loaders.sample import profile as P
+from loaders.sample.clients import _address
 from loaders.sample.model import (
     NAME_ERR,
     REF_ERR,
     VALUE_ERR,
     Client,
-    Event,
     apportion,
     rng_for,
     scale_count,
 )
 
-HISTORY_START = date(2010, 9, 1)
-HISTORY_END = date(2025, 5, 20)
-APP_START = date(2020, 1, 1)
-APP_END = date(2025, 5, 31)
+HISTORY_SHEET = "Sheet1"
+HISTORY_HEADERS = ["客戶", "電子發票抬頭", "客戶簡稱", "地址", "最後十次日期"]
+COL = {name: i for i, name in enumerate(HISTORY_HEADERS)}
+DATE_COLUMN = "最後十次日期"
+HISTORY_START = date(2021, 1, 1)
+HISTORY_END = date(2025, 5, 28)
+APP_END = date(2025, 5, 31)  # the app ran a few days past the history export
 # The plausible range of a delivery date; dates outside it are quarantined as out of range.
 DATE_MIN = date(2000, 1, 1)
 DATE_MAX = date(2025, 12, 31)
 
 FULL_HISTORY_ROWS = 349_920
 FULL_APP_DELIVERIES = 179_555
-APP_SHARED_SHARE = 0.62  # of app deliveries, the same events as history rows
+FULL_OUTSIDE_CODES = 12_028  # history codes the client master lacks
+# Empty cells of the real Sheet1 (full scale).
+FULL_EMPTY = {"電子發票抬頭": 9, "客戶簡稱": 1_155, "地址": 2_415}
+GENERIC_ACCOUNT = "維修現金客戶"  # a generic account name seen on several codes
+DETAIL_CHANGE_SHARE = 0.03  # clients outside the master whose address or name changes
 
-# History sheets: ROC-year bands. The oldest names the code column 編號 and has no 最後十次日期.
-HISTORY_SHEETS = [("99-104年", 2010, 2015), ("105-109年", 2016, 2020), ("110-114年", 2021, 2025)]
-HISTORY_PRODUCT_COLUMNS = [p.history_column for p in P.PRODUCTS]
-
-
-def history_headers(sheet: str) -> list[str]:
-    first = "編號" if sheet == HISTORY_SHEETS[0][0] else "客戶"
-    cols = [first, "電子發票抬頭", "客戶簡稱", "地址", "業務員", "交易日期", "交易時間"]
-    cols += HISTORY_PRODUCT_COLUMNS
-    if sheet != HISTORY_SHEETS[0][0]:
-        cols.append("最後十次日期")
-    return cols
-
-
-def sheet_for(day: date) -> str:
-    for name, lo, hi in HISTORY_SHEETS:
-        if lo <= day.year <= hi:
-            return name
-    raise ValueError(day)
-
-
-# Full-scale row counts per defect kind. The small sample keeps at least two of each.
+# Full-scale rows per defect kind; the small sample keeps at least two of each.
 HISTORY_LOADED_KINDS = {
-    "roc_date_text": 400,
-    "roc_date_float_text": 120,
-    "roc_date_zero_padded": 40,
-    "roc_date_separated": 150,
-    "roc_date_chinese": 60,
-    "date_fullwidth": 40,
-    "western_date_text": 80,
-    "western_date_cell": 60,
-    "western_date_compact": 40,
-    "date_whitespace": 30,
-    "code_as_text": 300,
-    "code_whitespace": 120,
-    "code_fullwidth": 30,
-    "client_detail_mismatch": 400,
-    "tai_variant": 300,
+    "roc_date_text": 30,
+    "roc_date_float_text": 20,
+    "roc_date_separated": 20,
+    "roc_date_chinese": 15,
+    "date_fullwidth": 10,
+    "western_date_text": 15,
+    "western_date_cell": 15,
+    "western_date_compact": 10,
+    "date_whitespace": 10,
+    "code_as_text": 40,
+    "code_whitespace": 20,
+    "code_fullwidth": 10,
+    "client_detail_mismatch": 60,
+    "tai_variant": 40,
 }
-HISTORY_DUPLICATES = 1100
 HISTORY_QUARANTINE_KINDS = {
-    "orphan_client_code": ("unknown_client", 350),
-    "client_code_error": ("invalid_client_code", 20),
-    "client_code_malformed": ("invalid_client_code", 30),
-    "date_empty": ("date_empty", 40),
-    "date_excel_error": ("date_unparseable", 30),
-    "date_impossible": ("date_not_calendar_date", 40),
-    "date_roc_year_zero": ("date_not_calendar_date", 10),
-    "date_garbage": ("date_unparseable", 20),
-    "date_excel_serial": ("date_not_calendar_date", 20),
-    "date_out_of_range": ("date_out_of_range", 30),
-    "all_zero_quantity": ("no_positive_quantity", 120),
-    "negative_quantity": ("negative_quantity", 60),
-    "quantity_error": ("invalid_quantity", 25),
+    "client_code_error": ("invalid_client_code", 10),
+    "client_code_malformed": ("invalid_client_code", 15),
+    "date_empty": ("date_empty", 15),
+    "date_excel_error": ("date_unparseable", 10),
+    "date_garbage": ("date_unparseable", 10),
+    "date_impossible": ("date_not_calendar_date", 15),
+    "date_roc_year_zero": ("date_not_calendar_date", 5),
+    "date_excel_serial": ("date_not_calendar_date", 10),
+    "date_out_of_range": ("date_out_of_range", 10),
 }
-APP_QUARANTINE_KINDS = {
-    "app_orphan_client_id": ("unknown_client", 60),
+# App rows besides the imported ones (kind: quarantine reason or None, full-scale count).
+APP_EXTRA_KINDS = {
+    "app_only_delivery": (None, 200),
+    "app_cancelled": ("cancelled", 30),
+    "app_not_home": ("not_delivered", 20),
     "app_test_client_delivery": ("test_client", 24),
-    "app_zero_quantity": ("no_positive_quantity", 50),
-    "app_negative_quantity": ("negative_quantity", 20),
-    "app_cancelled": ("cancelled", 300),
+    "app_orphan_client_id": ("unknown_client", 10),
+    "app_negative_quantity": ("negative_quantity", 10),
 }
+# Imported app rows edited in the app afterwards (full-scale counts).
+APP_EDIT_KINDS = {"app_status_edited": 40, "app_quantity_edited": 30, "app_driver_edited": 30}
+APP_DRIVERS = ["測試司機", "Test Driver", "王測試"]  # the app's 3 drivers are test rows
+APP_PLATES = ["TEST-001", "TEST-002", "ABC-1234"]
+IMPORT_NOTE = "Imported from historical data"
+
+
+def history_headers(sheet: str = HISTORY_SHEET) -> list[str]:
+    return list(HISTORY_HEADERS)
+
+
+@dataclass
+class Outsider:
+    """A client the master lacks: only its history rows describe it."""
+
+    code: int
+    invoice_title: str
+    short_name: str
+    address: str
+    change_day: date | None = None  # from this day on the address (or name) is `new_*`
+    new_address: str | None = None
+    new_short_name: str | None = None
+
+    def details(self, day: date) -> tuple[str, str, str]:
+        if self.change_day and day >= self.change_day:
+            return (
+                self.invoice_title,
+                self.new_short_name or self.short_name,
+                self.new_address or self.address,
+            )
+        return self.invoice_title, self.short_name, self.address
 
 
 @dataclass
 class HistoryRow:
-    """One row of a history sheet; `row` is set once the sheet's order is fixed."""
+    """One row of Sheet1 (or of a later history file); `row` is set once the order is fixed."""
 
     sheet: str
     sort_key: tuple
     cells: list
-    event: Event | None = None
+    code: int | None = None  # the client the row names (None: no valid code)
+    day: date | None = None  # the date the pipeline must read (None: no valid date)
+    master: Client | None = None  # the master client, when the code is one
     kind: str | None = None
     column: str | None = None  # the header of the cell the defect sits in
     reason: str | None = None
@@ -117,6 +138,8 @@ class HistoryRow:
     dup_of: HistoryRow | None = None  # the row it repeats (merged into), in `dup_of.file`
     row: int = 0
     file: str = P.HISTORY_FILE  # the workbook that holds the row
+    items: dict[str, float] | None = None  # product quantities (transaction layout only)
+    layout: str = "history_daily"
 
 
 @dataclass
@@ -124,43 +147,44 @@ class AppDelivery:
     """One row of the app's deliveries table."""
 
     day: date
-    time: str
+    time: str | None  # HH:MM, None for an imported row (the importer had no time)
     client_id: int
     sizes: dict[int, int]  # kg -> cylinders
-    event: Event | None = None
     kind: str | None = None
     reason: str | None = None
-    status: str = "completed"
+    status: str = "COMPLETED"
+    imported: bool = False
+    driver_id: int | None = None
+    vehicle_id: int | None = None
+    expect: dict | None = None
     merged_into: HistoryRow | None = None
     id: int = 0
 
 
 @dataclass
 class DeliveryPlan:
-    events: list[Event] = field(default_factory=list)  # final events (history and app-only)
     history: dict[str, list[HistoryRow]] = field(default_factory=dict)
     app: list[AppDelivery] = field(default_factory=list)
+    outsiders: list[Outsider] = field(default_factory=list)
     history_rows: int = 0
     app_rows: int = 0
-    duplicates: int = 0
 
 
-def _day_weights(
-    start: date, end: date, growth_span: float = 2.0
-) -> tuple[list[date], list[float]]:
-    """Each day's weight: business grows linearly by `growth_span` (threefold by default) over
-    the period; Saturdays and Sundays are quieter, the first week of February quietest."""
-    days, weights = [], []
-    span = (end - start).days
-    d = start
-    while d <= end:
-        growth = 1.0 + growth_span * (d - start).days / span
-        week = {5: 0.8, 6: 0.35}.get(d.weekday(), 1.0)
-        lunar = 0.3 if (d.month == 2 and d.day <= 7) else 1.0
-        days.append(d)
-        weights.append(growth * week * lunar)
-        d += timedelta(days=1)
-    return days, weights
+def all_days(start: date = HISTORY_START, end: date = HISTORY_END) -> list[date]:
+    return [start + timedelta(days=k) for k in range((end - start).days + 1)]
+
+
+def clean(text: str | None) -> str | None:
+    """The pipeline's clean_text: NFKC, trimmed (space, tab, CR, LF), empty -> None."""
+    if text is None:
+        return None
+    out = unicodedata.normalize("NFKC", str(text)).strip(" \t\r\n")
+    return out or None
+
+
+def clean_address(text: str | None) -> str | None:
+    out = clean(text)
+    return out.replace("台", "臺") if out else out
 
 
 def _time(rng: random.Random, client: Client) -> str:
@@ -169,8 +193,9 @@ def _time(rng: random.Random, client: Client) -> str:
 
 
 def _items(rng: random.Random, client: Client, regular_only: bool = False) -> dict[str, float]:
-    if client.metered:
-        code, count = rng.choice(client.products)
+    """A plausible delivery of the client's products (cylinders; kg for metered supply)."""
+    if client.metered and not regular_only:
+        code, count = rng.choice(client.products) if client.products else ("GAS-F50-R", 1)
         if not code.startswith("GAS-F"):
             code = "GAS-F50-R"
         kg = P.PRODUCT_BY_CODE[code].kg * max(1, count)
@@ -199,61 +224,75 @@ def _sizes(items: dict[str, float]) -> dict[int, int]:
     return sizes
 
 
-class _Picker:
-    """Chooses clients for days, at most one event per client and day across every source."""
-
-    def __init__(self, rng: random.Random, clients: list[Client]):
-        self.rng = rng
-        self.clients = clients
-        self.cum: list[float] = []
-        total = 0.0
-        for c in clients:
-            total += c.weight
-            self.cum.append(total)
-        self.taken: set[tuple[int, date]] = set()
-
-    def pick(self, day: date, k: int, only=None) -> list[Client]:
-        chosen: list[Client] = []
-        tries = 0
-        while len(chosen) < k and tries < k * 50 + 200:
-            tries += 1
-            c = self.rng.choices(self.clients, cum_weights=self.cum, k=1)[0]
-            if (c.index, day) in self.taken:
-                continue
-            if c.active_until and day > c.active_until:
-                continue
-            if only and not only(c):
-                continue
-            self.taken.add((c.index, day))
-            chosen.append(c)
-        return chosen
+def items_of_sizes(sizes: dict[int, int]) -> dict[str, int]:
+    """The app's cylinders by size as products: each size is its regular product."""
+    return {P.APP_REGULAR_PRODUCT[kg]: q for kg, q in sorted(sizes.items()) if q}
 
 
-_SLOT = {p.code: i for i, p in enumerate(P.PRODUCTS)}
-_FIRST_PRODUCT = 7  # the product columns follow 客戶 ... 交易時間
+def _spread(rng: random.Random, total: int, weights: list[float], cap: int) -> list[int]:
+    """`total` split by `weights`, each part between 1 and `cap`."""
+    parts = apportion(weights, total, rng)
+    parts = [min(cap, max(1, p)) for p in parts]
+    order = sorted(range(len(parts)), key=lambda i: -weights[i])
+    diff = total - sum(parts)
+    i = 0
+    while diff != 0:
+        k = order[i % len(order)]
+        if diff > 0 and parts[k] < cap:
+            parts[k] += 1
+            diff -= 1
+        elif diff < 0 and parts[k] > 1:
+            parts[k] -= 1
+            diff += 1
+        i += 1
+    return parts
 
 
-def _render_history(event: Event, last: date | None) -> list:
-    c = event.client
-    cells: list = [c.code, c.invoice_title, c.short_name, c.address, event.salesperson]
-    cells += [td.roc_compact(event.day), event.time]
-    cells += [None] * len(P.PRODUCTS)
-    for code, q in event.items.items():
-        cells[_FIRST_PRODUCT + _SLOT[code]] = int(q) if float(q).is_integer() else q
-    cells.append(td.roc_compact(last) if last else None)
-    return cells
+def _outsiders(rng: random.Random, n: int, taken: set[int]) -> list[Outsider]:
+    """Clients the master lacks: codes like the master's (14-19...), realistic details, some
+    sharing a title, a name or an address, a generic account name on a few codes."""
+    prefixes = list(P.CODE_PREFIX_COUNTS)
+    weights = [P.CODE_PREFIX_COUNTS[p] for p in prefixes]
+    codes: set[int] = set()
+    while len(codes) < n:
+        prefix = rng.choices(prefixes, weights)[0]
+        code = rng.randint(prefix * 100000, prefix * 100000 + 99999)
+        if code not in taken and code not in codes:
+            codes.add(code)
+    out: list[Outsider] = []
+    for code in sorted(codes):
+        short = rng.choice(P.SHORT_NAME_HEADS) + rng.choice(P.SHORT_NAME_TAILS)
+        if rng.random() < 0.6:
+            short += rng.choice(["", "店", "二店", "總店", "分店", "(老)", "小舖"])
+        area = rng.choice(list(P.AREAS))
+        c = Outsider(code, short + rng.choice(P.INVOICE_SUFFIXES), short, _address(rng, area))
+        if rng.random() < 0.5:
+            c.address = c.address.replace("臺東", "台東", 1)
+        if out and rng.random() < 0.045:
+            c.invoice_title = rng.choice(out).invoice_title  # branches share a title
+        if out and rng.random() < 0.09:
+            c.short_name = rng.choice(out).short_name
+        if out and rng.random() < 0.08:
+            c.address = rng.choice(out).address  # a market or building with many stalls
+        out.append(c)
+    for c in rng.sample(out, max(2, n // 900)):
+        c.invoice_title = c.short_name = GENERIC_ACCOUNT
+    return out
 
 
-COL = {name: i for i, name in enumerate(history_headers("110-114年"))}
+def _cells(code: object, details: tuple[str, str, str], day: date) -> list:
+    title, short, address = details
+    return [code, title, short, address, td.roc_compact(day)]
 
 
 def plan_deliveries(
     seed: int, clients: list[Client], factor: float, test_client_ids: list[int]
 ) -> DeliveryPlan:
-    """Build every history row and app delivery, with the outcome each must reach."""
+    """Every history row and app delivery, with the outcome each must reach."""
     rng = rng_for(seed, "deliveries")
-    picker = _Picker(rng, clients)
     plan = DeliveryPlan()
+    days = all_days()
+    cap = len(days)
     n_hist = round(FULL_HISTORY_ROWS * factor)
     n_app = round(FULL_APP_DELIVERIES * factor)
     plan.history_rows, plan.app_rows = n_hist, n_app
@@ -262,174 +301,187 @@ def plan_deliveries(
         return scale_count(full, factor, minimum=2)
 
     q_hist = {k: count(n) for k, (_, n) in HISTORY_QUARANTINE_KINDS.items()}
-    n_dup = count(HISTORY_DUPLICATES)
-    n_events = n_hist - n_dup - sum(q_hist.values())
+    q_app = {k: count(n) for k, (_, n) in APP_EXTRA_KINDS.items()}
+    n_imported = n_app - sum(q_app.values())
+    n_outside_rows = n_hist - n_imported - sum(q_hist.values())
 
-    # 1. History events over the history's days.
-    days, weights = _day_weights(HISTORY_START, HISTORY_END)
-    per_day = apportion(weights, n_events, rng)
-    events: list[Event] = []
-    for day, k in zip(days, per_day, strict=True):
-        for c in picker.pick(day, k):
-            events.append(Event(len(events), c, day, _time(rng, c), _items(rng, c), c.salesperson))
-    # A crowded day can fall short; top up on the busiest days of the last year.
-    while len(events) < n_events:
-        day = rng.choice(days[-365:])
-        for c in picker.pick(day, 1):
-            events.append(Event(len(events), c, day, _time(rng, c), _items(rng, c), c.salesperson))
-    events.sort(key=lambda e: (e.day, e.time, e.client.code))
+    # 1. Master clients in the history: all but one (the real history has 1,266 of 1,267).
+    absent = min(clients, key=lambda c: (c.weight, c.code))
+    in_history = [c for c in clients if c is not absent]
+    room = [
+        sum(1 for d in days if not c.active_until or d <= c.active_until) or 1 for c in in_history
+    ]
+    parts = _spread(rng, n_imported, [c.weight for c in in_history], cap)
+    parts = [min(p, r) for p, r in zip(parts, room, strict=True)]
+    short = n_imported - sum(parts)
+    for i in sorted(range(len(parts)), key=lambda i: room[i] - parts[i], reverse=True):
+        if short <= 0:
+            break
+        add = min(short, room[i] - parts[i])
+        parts[i] += add
+        short -= add
+    client_days: list[tuple[object, list[date]]] = []
+    for c, k in zip(in_history, parts, strict=True):
+        own = [d for d in days if not c.active_until or d <= c.active_until] or days[:1]
+        client_days.append((c, sorted(rng.sample(own, k))))
 
-    # 2. Loadable defects on history-only events.
-    free = [e for e in events]
-    rng.shuffle(free)
-    loaded_kinds = {k: count(n) for k, n in HISTORY_LOADED_KINDS.items()}
-    eligible_for = {
-        "roc_date_zero_padded": lambda e: e.day.year <= 2010,
-        "tai_variant": lambda e: "臺" in e.client.address,
-    }
-    for kind, k in loaded_kinds.items():
-        ok = eligible_for.get(kind, lambda e: True)
-        pool = (e for e in free if e.defect is None and ok(e))
-        for e in itertools.islice(pool, k):
-            e.defect = kind
+    # 2. Clients outside the master: a long tail of rows each.
+    master_codes = {c.code for c in clients}
+    n_out = round(FULL_OUTSIDE_CODES * factor)
+    outsiders = _outsiders(rng, n_out, master_codes)
+    weights = [rng.lognormvariate(0, 1.3) for _ in outsiders]
+    out_parts = _spread(rng, n_outside_rows, weights, cap)
+    for o, k in zip(outsiders, out_parts, strict=True):
+        picked = sorted(rng.sample(days, k))
+        client_days.append((o, picked))
+        if k >= 3 and rng.random() < DETAIL_CHANGE_SHARE:
+            o.change_day = picked[rng.randrange(1, k)]
+            if rng.random() < 0.7:
+                o.new_address = _address(rng, rng.choice(list(P.AREAS)))
+            else:
+                o.new_short_name = o.short_name + rng.choice(["新店", "(搬遷)", "二館"])
+    plan.outsiders = outsiders
 
-    # 3. The same deliveries in the app: cylinder-only history events in the app's period.
-    eligible = [e for e in events if e.day >= APP_START and e.defect is None and e.cylinder_only]
-    q_app = {k: count(n) for k, (_, n) in APP_QUARANTINE_KINDS.items()}
-    n_shared = min(round(n_app * APP_SHARED_SHARE), len(eligible) * 9 // 10)
-    for e in rng.sample(eligible, n_shared):
-        e.in_app = True
-    n_app_only = n_app - n_shared - sum(q_app.values())
+    # 3. Every calendar day has a delivery: move a row of a busy outsider onto an empty day.
+    per_day: dict[date, int] = dict.fromkeys(days, 0)
+    for _, ds in client_days:
+        for d in ds:
+            per_day[d] += 1
+    movable = [i for i, (who, ds) in enumerate(client_days) if isinstance(who, Outsider)]
+    for d in days:
+        while per_day[d] == 0:
+            i = rng.choice(movable)
+            who, ds = client_days[i]
+            if len(ds) < 2 or d in ds:
+                continue
+            j = rng.randrange(len(ds))
+            if per_day[ds[j]] < 2:
+                continue
+            per_day[ds[j]] -= 1
+            ds[j] = d
+            ds.sort()
+            per_day[d] += 1
 
-    # 4. Exact duplicates of clean history-only rows.
-    dup_pool = [e for e in events if e.defect is None and not e.in_app]
-    dup_events = set(id(e) for e in rng.sample(dup_pool, n_dup))
-
-    # 5. Render history rows.
-    last_seen: dict[int, date] = {}
+    # 4. Render the valid rows.
     rows: list[HistoryRow] = []
-    for e in events:
-        cells = _render_history(e, last_seen.get(e.client.index))
-        last_seen[e.client.index] = e.day
-        hr = HistoryRow(sheet_for(e.day), (e.day, e.time, e.client.code, 0), cells, event=e)
-        if e.defect:
-            _apply_loaded_defect(rng, hr)
-        elif e.day.year <= 2010:
-            hr.kind, hr.column, hr.expect = (
-                "roc_date_6digit",
-                "交易日期",
-                {"date": e.day.isoformat()},
-            )
-        rows.append(hr)
-        if id(e) in dup_events:
-            rows.append(
-                HistoryRow(
-                    hr.sheet, hr.sort_key[:3] + (1,), list(cells), dup_of=hr, kind="exact_duplicate"
-                )
-            )
-    plan.duplicates = n_dup
+    for who, ds in client_days:
+        for d in ds:
+            if isinstance(who, Outsider):
+                cells = _cells(who.code, who.details(d), d)
+                hr = HistoryRow(HISTORY_SHEET, (who.code, d, 0), cells, who.code, d)
+            else:
+                cells = _cells(who.code, (who.invoice_title, who.short_name, who.address), d)
+                hr = HistoryRow(HISTORY_SHEET, (who.code, d, 0), cells, who.code, d, master=who)
+            rows.append(hr)
 
-    # 6. Rows that cannot become deliveries.
-    codes = {c.code for c in clients}
+    # 5. The real file's empty cells, on rows of clients outside the master.
+    outside_rows = [hr for hr in rows if hr.master is None]
+    for header, full in FULL_EMPTY.items():
+        for hr in rng.sample(outside_rows, scale_count(full, factor, minimum=2)):
+            hr.cells[COL[header]] = None
+
+    # 6. Odd but valid cells.
+    free = list(rows)
+    rng.shuffle(free)
+    eligible_for = {
+        "tai_variant": lambda hr: hr.master is not None and "臺" in hr.master.address,
+        "client_detail_mismatch": lambda hr: hr.master is not None,
+    }
+    used: set[int] = set()
+    for kind, full in HISTORY_LOADED_KINDS.items():
+        ok = eligible_for.get(kind, lambda hr: True)
+        want = count(full)
+        for hr in free:
+            if want == 0:
+                break
+            if id(hr) in used or not ok(hr) or None in hr.cells[1:4]:
+                continue
+            _apply_loaded_defect(rng, hr, kind)
+            used.add(id(hr))
+            want -= 1
+
+    # 7. Rows that cannot become deliveries, each on a client that has other rows.
     for kind, k in q_hist.items():
         reason = HISTORY_QUARANTINE_KINDS[kind][0]
         for _ in range(k):
-            rows.append(_quarantine_row(rng, picker, days, kind, reason, codes))
+            base = rng.choice(rows)
+            rows.append(_quarantine_row(rng, base, kind, reason))
 
-    for name, _, _ in HISTORY_SHEETS:
-        plan.history[name] = []
-    for hr in rows:
-        plan.history[hr.sheet].append(hr)
-    for name, sheet_rows in plan.history.items():
-        sheet_rows.sort(key=lambda r: r.sort_key)
-        for i, hr in enumerate(sheet_rows):
-            hr.row = i + 2
-        if name == HISTORY_SHEETS[0][0]:
-            for hr in sheet_rows:
-                del hr.cells[-1]  # the oldest sheet has no 最後十次日期
-    assert sum(len(v) for v in plan.history.values()) == n_hist
+    rows.sort(key=lambda hr: hr.sort_key)
+    for i, hr in enumerate(rows):
+        hr.row = i + 2
+    assert len(rows) == n_hist, (len(rows), n_hist)
+    plan.history = {HISTORY_SHEET: rows}
 
-    # 7. App deliveries: shared events, app-only events, and rows that cannot become deliveries.
-    app_days, app_weights = _day_weights(APP_START, APP_END)
+    # 8. The app: one delivery per valid history row of a master client (the importer), a
+    # few of them edited afterwards, and a few rows of the app alone.
+    imported = [hr for hr in rows if hr.master is not None and hr.reason is None]
+    assert len(imported) == n_imported, (len(imported), n_imported)
     app: list[AppDelivery] = []
-    hist_row_of = {id(hr.event): hr for hr in rows if hr.event is not None and hr.dup_of is None}
-    for e in events:
-        if e.in_app:
-            app.append(
-                AppDelivery(
-                    e.day,
-                    e.time,
-                    e.client.app_id,
-                    _sizes(e.items),
-                    event=e,
-                    merged_into=hist_row_of[id(e)],
-                )
-            )
-    app_only: list[Event] = []
-    per_day = apportion(app_weights, n_app_only, rng)
-    cylinder_client = lambda c: not c.metered  # noqa: E731
-    for day, k in zip(app_days, per_day, strict=True):
-        for c in picker.pick(day, k, only=cylinder_client):
-            e = Event(
-                0,
-                c,
-                day,
-                _time(rng, c),
-                _items(rng, c, regular_only=True),
-                c.salesperson,
-                in_history=False,
-                in_app=True,
-            )
-            app_only.append(e)
-    while len(app_only) < n_app_only:
-        day = rng.choice(app_days[-200:])
-        for c in picker.pick(day, 1, only=cylinder_client):
-            app_only.append(
-                Event(
-                    0,
-                    c,
-                    day,
-                    _time(rng, c),
-                    _items(rng, c, regular_only=True),
-                    c.salesperson,
-                    in_history=False,
-                    in_app=True,
-                )
-            )
-    for e in app_only:
-        app.append(AppDelivery(e.day, e.time, e.client.app_id, _sizes(e.items), event=e))
+    for hr in imported:
+        assert hr.master is not None and hr.day is not None
+        app.append(AppDelivery(hr.day, None, hr.master.app_id, {}, imported=True, merged_into=hr))
+    edits = rng.sample(app, sum(count(n) for n in APP_EDIT_KINDS.values()))
+    it = iter(edits)
+    for kind, full in APP_EDIT_KINDS.items():
+        for _ in range(count(full)):
+            a = next(it)
+            a.kind = kind
+            if kind == "app_status_edited":
+                a.status = rng.choice(["CANCELLED", "NOT_HOME"])
+                a.expect = {"app_status": a.status.lower()}
+            elif kind == "app_quantity_edited":
+                master = a.merged_into.master  # type: ignore[union-attr]
+                a.sizes = _sizes(_items(rng, master, regular_only=True))
+                a.expect = {"items": items_of_sizes(a.sizes)}
+            else:
+                a.driver_id, a.vehicle_id = rng.randint(1, 3), rng.randint(1, 3)
+                a.expect = {"driver_name": APP_DRIVERS[a.driver_id - 1]}
+    taken = {(hr.master.app_id, hr.day) for hr in imported}  # type: ignore[union-attr]
+    cylinder_clients = [c for c in clients if not c.metered and c.app_id]
+    late_days = all_days(HISTORY_END + timedelta(days=1), APP_END)
     for kind, k in q_app.items():
-        reason = APP_QUARANTINE_KINDS[kind][0]
-        for _ in range(k):
-            a = _app_quarantine(rng, picker, app_days, clients, kind, reason)
-            if kind == "app_test_client_delivery":
-                a.client_id = test_client_ids[
-                    len([x for x in app if x.kind == kind]) % len(test_client_ids)
-                ]
+        reason = APP_EXTRA_KINDS[kind][0]
+        for n in range(k):
+            while True:
+                c = rng.choice(cylinder_clients)
+                day = rng.choice(late_days) if rng.random() < 0.8 else rng.choice(days)
+                if (c.app_id, day) not in taken:
+                    break
+            taken.add((c.app_id, day))
+            a = AppDelivery(day, _time(rng, c), c.app_id, _sizes(_items(rng, c, True)))
+            a.kind, a.reason = kind, reason
+            a.driver_id, a.vehicle_id = rng.randint(1, 3), rng.randint(1, 3)
+            if kind == "app_cancelled":
+                a.status = "CANCELLED"
+            elif kind == "app_not_home":
+                a.status = "NOT_HOME"
+            elif kind == "app_test_client_delivery":
+                a.client_id = test_client_ids[n % len(test_client_ids)]
+            elif kind == "app_orphan_client_id":
+                a.client_id = len(clients) + 6 + rng.randint(1, 40)
+            elif kind == "app_negative_quantity":
+                kg = next(iter(a.sizes))
+                a.sizes[kg] = -a.sizes[kg]
+            elif kind == "app_only_delivery":
+                a.expect = {"date": day.isoformat(), "client_code": c.code_text}
             app.append(a)
-    app.sort(key=lambda a: (a.day, a.time, a.client_id, a.kind or ""))
+    app.sort(key=lambda a: (a.day, a.client_id, a.time or "", a.kind or ""))
     for i, a in enumerate(app):
         a.id = i + 1
     assert len(app) == n_app, (len(app), n_app)
     plan.app = app
-
-    final = [e for e in events] + app_only
-    for i, e in enumerate(final):
-        e.id = i + 1
-    plan.events = final
     return plan
 
 
-def _apply_loaded_defect(rng: random.Random, hr: HistoryRow) -> None:
-    """Write an odd but valid form into the row; the event still becomes a delivery."""
-    e = hr.event
-    assert e is not None
-    kind, d, c = e.defect, e.day, e.client
+def _apply_loaded_defect(rng: random.Random, hr: HistoryRow, kind: str) -> None:
+    """Write an odd but valid form into the row; it still becomes a delivery."""
+    d, code = hr.day, hr.code
+    assert d is not None and code is not None
+    text = str(code)
     compact = td.roc_compact(d)
-    date_cell: object
     hr.kind = kind
     if kind in {"code_as_text", "code_whitespace", "code_fullwidth"}:
-        text = c.code_text
         value = {
             "code_as_text": text,
             "code_whitespace": rng.choice([f" {text}", f"{text} ", f"  {text}", f"{text}\u3000"]),
@@ -439,6 +491,8 @@ def _apply_loaded_defect(rng: random.Random, hr: HistoryRow) -> None:
         hr.column, hr.expect = "客戶", {"client_code": text}
         return
     if kind == "client_detail_mismatch":
+        c = hr.master
+        assert c is not None
         if rng.random() < 0.5:
             hr.cells[COL["客戶簡稱"]] = c.short_name.strip() + rng.choice(["(舊)", "老店", "總店"])
             hr.column = "客戶簡稱"
@@ -446,23 +500,22 @@ def _apply_loaded_defect(rng: random.Random, hr: HistoryRow) -> None:
             hr.cells[COL["地址"]] = f"臺東縣臺東市{rng.choice(P.ROADS)}{rng.randint(1, 500)}號"
             hr.column = "地址"
         hr.expect = {
-            "client_code": c.code_text,
+            "client_code": text,
             "master_value": c.short_name if hr.column == "客戶簡稱" else c.address,
         }
         return
     if kind == "tai_variant":
+        c = hr.master
+        assert c is not None
         hr.cells[COL["地址"]] = c.address.replace("臺", "台")
-        hr.column, hr.expect = (
-            "地址",
-            {"client_code": c.code_text, "normalised": c.address.replace("台", "臺").strip()},
-        )
+        hr.column = "地址"
+        hr.expect = {"client_code": text, "normalised": c.address.replace("台", "臺").strip()}
         return
+    date_cell: object
     if kind == "roc_date_text":
         date_cell = str(compact)
     elif kind == "roc_date_float_text":
         date_cell = f"{compact}.0"
-    elif kind == "roc_date_zero_padded":
-        date_cell = f"{compact:07d}"
     elif kind == "roc_date_separated":
         sep, pad = rng.choice([("/", False), ("-", True), (".", False), ("/", True)])
         date_cell = td.roc_separated(d, sep, pad)
@@ -482,147 +535,105 @@ def _apply_loaded_defect(rng: random.Random, hr: HistoryRow) -> None:
         date_cell = rng.choice([f" {compact} ", f"{compact} ", f"\t{compact}"])
     else:
         raise AssertionError(kind)
-    parsed = td.parse(
-        None
-        if date_cell is None
-        else str(date_cell)
-        if not isinstance(date_cell, datetime)
-        else date_cell.date().isoformat()
+    shown = date_cell.date().isoformat() if isinstance(date_cell, datetime) else str(date_cell)
+    assert td.parse(shown).value == d, (kind, date_cell)
+    hr.cells[COL[DATE_COLUMN]] = date_cell
+    hr.column, hr.expect = DATE_COLUMN, {"date": d.isoformat()}
+
+
+def _quarantine_row(rng: random.Random, base: HistoryRow, kind: str, reason: str) -> HistoryRow:
+    """A further row of `base`'s client that must be quarantined with `reason`."""
+    assert base.day is not None and base.code is not None
+    day = base.day
+    cells = list(base.cells)
+    cells[COL["客戶"]] = base.code
+    cells[COL[DATE_COLUMN]] = td.roc_compact(day)
+    hr = HistoryRow(
+        HISTORY_SHEET, (base.code, day, 1), cells, base.code, None, base.master, kind=kind
     )
-    assert parsed.value == d, (kind, date_cell, parsed)
-    hr.cells[COL["交易日期"]] = date_cell
-    hr.column, hr.expect = "交易日期", {"date": d.isoformat()}
-
-
-def _fresh_code(rng: random.Random, codes: set[int]) -> int:
-    while True:
-        code = rng.randint(1600000, 1999999)
-        if code not in codes:
-            return code
-
-
-def _quarantine_row(
-    rng: random.Random,
-    picker: _Picker,
-    days: list[date],
-    kind: str,
-    reason: str,
-    codes: set[int],
-) -> HistoryRow:
-    """A history row that must be quarantined with `reason`."""
-    while True:
-        day = rng.choice(days)
-        got = picker.pick(day, 1)
-        if got:
-            c = got[0]
-            break
-    e = Event(0, c, day, _time(rng, c), _items(rng, c), c.salesperson)
-    cells = _render_history(e, None)
-    hr = HistoryRow(sheet_for(day), (day, e.time, c.code, 2), cells, kind=kind, reason=reason)
-    compact = td.roc_compact(day)
+    hr.reason = reason
     roc = td.roc_year(day)
-    product_cols = [COL[P.PRODUCT_BY_CODE[code].history_column] for code in e.items]
-    if kind == "orphan_client_code":
-        orphan = _fresh_code(rng, codes)
-        cells[COL["客戶"]] = orphan
-        hr.column, hr.expect = "客戶", {"client_code": str(orphan)}
-    elif kind == "client_code_error":
+    compact = td.roc_compact(day)
+    if kind == "client_code_error":
         cells[COL["客戶"]] = REF_ERR
-        hr.column = "客戶"
+        hr.code, hr.column = None, "客戶"
     elif kind == "client_code_malformed":
-        cells[COL["客戶"]] = rng.choice([c.code // 100, f"{c.code // 10}X", c.code * 10 + 1, "無"])
-        hr.column = "客戶"
-    elif kind.startswith("date_"):
-        hr.column = "交易日期"
+        code = base.code
+        cells[COL["客戶"]] = rng.choice([code // 100, f"{code // 10}X", code * 10 + 1, "無"])
+        hr.code, hr.column = None, "客戶"
+    else:
+        hr.column = DATE_COLUMN
+        value: object
         if kind == "date_empty":
-            value: object = None
+            value = None
         elif kind == "date_excel_error":
             value = rng.choice([NAME_ERR, VALUE_ERR])
+        elif kind == "date_garbage":
+            value = rng.choice(
+                [f"{compact}x", f"?{roc}/{day.month}/{day.day}", "下午", f"{roc}/{day.month}/1/1"]
+            )
         elif kind == "date_impossible":
             non_leap = roc if (roc + 1911) % 4 else roc + 1
             value = rng.choice(
-                [
-                    non_leap * 10000 + 229,
-                    roc * 10000 + 1300 + day.day,
-                    f"{roc}/02/30",
-                    roc * 10000 + 431,
-                ]
+                [non_leap * 10000 + 229, roc * 10000 + 1300 + day.day, f"{roc}/02/30"]
             )
         elif kind == "date_roc_year_zero":
             value = rng.choice([f"000{day.month:02d}{day.day:02d}", f"0/{day.month}/{day.day}"])
-        elif kind == "date_garbage":
-            value = rng.choice(
-                [
-                    f"{compact}x",
-                    f"?{roc}/{day.month}/{day.day}",
-                    "下午",
-                    f"{roc}/{day.month}/{day.day}/1",
-                ]
-            )
         elif kind == "date_excel_serial":
-            # A bare serial whose middle digits are no month: never mistaken for a compact ROC date.
+            # A bare serial whose middle digits are no month: never a compact ROC date.
+            d = day
             while True:
-                serial = (day - date(1899, 12, 30)).days
+                serial = (d - date(1899, 12, 30)).days
                 if int(str(serial)[1:3]) > 12:
                     break
-                day = day + timedelta(days=rng.randint(1, 40))
+                d += timedelta(days=rng.randint(1, 40))
             value = serial
         elif kind == "date_out_of_range":
-            if day.month == 2 and day.day == 29:
-                day = day.replace(day=28)
-            later = day.replace(year=day.year + 30)
+            safe = day.replace(day=28) if (day.month, day.day) == (2, 29) else day
+            later = safe.replace(year=safe.year + 30)
             value = rng.choice([td.roc_compact(later), f"{roc - 90}{day.month:02d}{day.day:02d}"])
         else:
             raise AssertionError(kind)
-        cells[COL["交易日期"]] = value
+        cells[COL[DATE_COLUMN]] = value
         if kind != "date_excel_error":
-            got_reason = td.parse(None if value is None else str(value), DATE_MIN, DATE_MAX).reason
-            assert "date_" + str(got_reason) == reason, (kind, value, got_reason)
-    elif kind == "all_zero_quantity":
-        for i in range(COL["50公斤"], COL["50公斤"] + len(P.PRODUCTS)):
-            cells[i] = None
-        if rng.random() < 0.7:
-            for i in product_cols:
-                cells[i] = 0
-        hr.column = None  # a whole-row condition: every product column is zero or blank
-    elif kind == "negative_quantity":
-        i = product_cols[0]
-        cells[i] = -rng.randint(1, 3) if not isinstance(cells[i], float) else -round(cells[i], 1)
-        hr.column = history_headers("110-114年")[i]
-    elif kind == "quantity_error":
-        i = product_cols[0]
-        cells[i] = VALUE_ERR
-        hr.column = history_headers("110-114年")[i]
-    else:
-        raise AssertionError(kind)
+            got = td.parse(None if value is None else str(value), DATE_MIN, DATE_MAX).reason
+            assert "date_" + str(got) == reason, (kind, value, got)
     return hr
 
 
-def _app_quarantine(
-    rng: random.Random,
-    picker: _Picker,
-    days: list[date],
-    clients: list[Client],
-    kind: str,
-    reason: str,
-) -> AppDelivery:
-    while True:
-        day = rng.choice(days)
-        got = picker.pick(day, 1, only=lambda c: not c.metered)
-        if got:
-            c = got[0]
-            break
-    sizes = _sizes(_items(rng, c, regular_only=True))
-    a = AppDelivery(day, _time(rng, c), c.app_id, sizes, kind=kind, reason=reason)
-    if kind == "app_orphan_client_id":
-        a.client_id = len(clients) + 6 + rng.randint(1, 40)
-    elif kind == "app_test_client_delivery":
-        a.client_id = -1  # the caller sets a test client's id
-    elif kind == "app_zero_quantity":
-        a.sizes = {kg: 0 for kg in sizes}
-    elif kind == "app_negative_quantity":
-        kg = next(iter(sizes))
-        a.sizes[kg] = -a.sizes[kg]
-    elif kind == "app_cancelled":
-        a.status = "cancelled"
-    return a
+def history_only_clients(rows: list[HistoryRow], master_codes: set[int]) -> list[dict]:
+    """The customers the pipeline must build from the history: per code outside the master,
+    each detail from its latest row that has it (newest valid date first, rows without one
+    last, then the later row), the latest row, and the number of rows."""
+    by_code: dict[int, list[HistoryRow]] = {}
+    for hr in rows:
+        if hr.code is not None and hr.code not in master_codes:
+            by_code.setdefault(hr.code, []).append(hr)
+    out = []
+    for code, mine in sorted(by_code.items()):
+        mine.sort(key=lambda r: (r.day is not None, r.day or date.min, r.file, r.sheet, r.row))
+        mine.reverse()  # latest first
+        first = mine[0]
+
+        def latest(col: int, fix=clean, mine=mine):
+            for r in mine:
+                if r.layout != "history_daily":
+                    continue  # the transaction layout names no details
+                value = fix(r.cells[col] if isinstance(r.cells[col], str) else None)
+                if value:
+                    return value
+            return None
+
+        out.append(
+            {
+                "row": first,
+                "expect": {
+                    "client_code": str(code),
+                    "invoice_title": latest(COL["電子發票抬頭"]),
+                    "short_name": latest(COL["客戶簡稱"]),
+                    "address": latest(COL["地址"], clean_address),
+                    "history_rows": len(mine),
+                },
+            }
+        )
+    return out

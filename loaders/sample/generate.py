@@ -12,7 +12,6 @@ import multiprocessing
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -25,15 +24,17 @@ from loaders.sample.app_db import TEST_CLIENTS, assign_app_ids, write_app_db
 from loaders.sample.client_workbook import write_client_workbook
 from loaders.sample.clients import generate_clients
 from loaders.sample.deliveries import (
-    APP_SHARED_SHARE,
     DATE_MAX,
     DATE_MIN,
     AppDelivery,
     HistoryRow,
     history_headers,
+    history_only_clients,
+    items_of_sizes,
     plan_deliveries,
 )
-from loaders.sample.model import Client, Event, rng_for, scale_count
+from loaders.sample.model import Client, rng_for, scale_count
+from loaders.sample.residential_plan import PLAN_FILE, write_residential_plan
 from loaders.sample.truth import (
     FLAGGED,
     LOADED,
@@ -47,7 +48,7 @@ from loaders.sample.truth import (
 )
 from loaders.sample.xlsx import CREATED, Workbook
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 SCALES = {
     # clients, share of the real row volumes
     "full": (P.FULL_CLIENTS, 1.0),
@@ -195,7 +196,8 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
     step(f"{len(clients):,} clients")
     plan = plan_deliveries(seed, clients, row_factor, test_ids)
     step(
-        f"{len(plan.events):,} delivery events; {plan.history_rows:,} history rows, {plan.app_rows:,} app deliveries"
+        f"{plan.history_rows:,} history rows ({len(plan.outsiders):,} clients outside the"
+        f" master), {plan.app_rows:,} app deliveries"
     )
 
     # App clients that differ from the master only in spelling: spaces in codes, 台 for 臺.
@@ -225,6 +227,9 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
         app_path, seed, clients, test_ids, plan.app, code_variants, address_variants
     )
     step(f"wrote {P.APP_FILE}")
+    plan_path = out / PLAN_FILE
+    plan_sheets = write_residential_plan(plan_path, seed)
+    step(f"wrote {PLAN_FILE}")
     _lock_file(out / P.LOCK_FILE)
 
     # Sources: every sheet and table, with what a lossless raw load must hold.
@@ -235,6 +240,7 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
                 "file": P.CLIENT_FILE, "sheet": fact.name, "kind": "sheet", "layout": fact.layout,
                 "header_row": fact.header_row, "last_row": fact.last_row, "data_rows": data_rows,
                 "columns": fact.last_column, "headers": fact.headers,
+                **catalogue(CLIENT_SHEET_LAYOUTS, fact.name, data_rows),
             }
         )  # fmt: skip
     for name, rows in plan.history.items():
@@ -244,6 +250,7 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
                 "file": P.HISTORY_FILE, "sheet": name, "kind": "sheet", "layout": "table",
                 "header_row": 1, "last_row": len(rows) + 1, "data_rows": len(rows),
                 "columns": len(headers), "headers": headers,
+                **catalogue({name: "history_daily"}, name, len(rows)),
             }
         )  # fmt: skip
     for table, (n, columns) in app_counts.items():
@@ -251,8 +258,12 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
             {
                 "file": P.APP_FILE, "sheet": table, "kind": "table", "layout": "table",
                 "header_row": None, "last_row": n, "data_rows": n, "columns": len(columns),
-                "headers": columns,
+                "headers": columns, **catalogue(APP_TABLE_LAYOUTS, table, n),
             }
+        )  # fmt: skip
+    for sheet in plan_sheets:
+        truth.sources.append(
+            {"file": PLAN_FILE, **sheet, **catalogue({}, sheet["sheet"], sheet["data_rows"], "residential_plan")}
         )  # fmt: skip
     for src in truth.sources:
         truth.set_headers(src["file"], src["sheet"], src["headers"])
@@ -287,8 +298,9 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
                   Instance(app_id, code), reason="test_client")  # fmt: skip
 
     recon = _delivery_defects(truth, {P.HISTORY_FILE: plan.history}, plan.app)
-    history_rows = (hr for rows in plan.history.values() for hr in rows)
-    outcomes = _outcomes(clients, plan.events, history_rows, plan.app, recon)
+    history_rows = [hr for rows in plan.history.values() for hr in rows]
+    outside = _history_customers(truth, history_rows, clients)
+    outcomes = _outcomes(clients, history_rows, plan.app, recon, outside)
     truth.column_sums = _column_sums(plan)
 
     writer.join()
@@ -296,7 +308,7 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
         raise RuntimeError(f"writing {history_path} failed (exit code {writer.exitcode})")
     step(f"wrote {P.HISTORY_FILE}")
     files = []
-    for path in (client_path, history_path, app_path, out / P.LOCK_FILE):
+    for path in (client_path, history_path, app_path, plan_path, out / P.LOCK_FILE):
         files.append({"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path)})
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -337,16 +349,22 @@ def dump_expected(doc: dict) -> str:
 
 
 def _write_history(
-    path: Path, sheets: dict[str, list[HistoryRow]], created: datetime = CREATED
+    path: Path,
+    sheets: dict[str, list[HistoryRow]],
+    created: datetime = CREATED,
+    headers: list | None = None,
 ) -> None:
     wb = Workbook(path, created)
     for name, rows in sheets.items():
-        wb.sheet(name, [history_headers(name)] + [r.cells for r in rows])
+        wb.sheet(name, [headers or history_headers(name)] + [r.cells for r in rows])
     wb.close()
 
 
 def _delivery_defects(
-    truth: Truth, history: dict[str, dict[str, list[HistoryRow]]], app: list[AppDelivery]
+    truth: Truth,
+    history: dict[str, dict[str, list[HistoryRow]]],
+    app: list[AppDelivery],
+    headers_of: dict[str, list] | None = None,
 ) -> list[dict]:
     """Record every history and app row that is not a plain delivery; returns reconciliation.
 
@@ -356,44 +374,65 @@ def _delivery_defects(
     recon: list[dict] = []
     for hf, sheets in history.items():
         for sheet, rows in sheets.items():
-            recon.append(_history_sheet_defects(truth, hf, sheet, rows))
-    r = {"rows": len(app), "final": 0, "merged": 0, "quarantined": 0}
-    af = P.APP_FILE
-    for a in app:
-        if a.merged_into is not None:
-            r["merged"] += 1
-            into = a.merged_into
-            truth.add("app_history_same_event", af, "deliveries", None, MERGED,
-                      Instance(a.id, merged_into={"sheet": into.sheet, "row": into.row}, has_cell=False),
-                      merged_into_file=into.file)  # fmt: skip
-        elif a.reason:
-            r["quarantined"] += 1
-            column, value = {
-                "app_orphan_client_id": ("client_id", a.client_id),
-                "app_test_client_delivery": ("client_id", a.client_id),
-                "app_cancelled": ("status", a.status),
-                "app_zero_quantity": (None, None),  # a whole-row condition
-            }.get(a.kind) or next(
-                (f"delivered_{kg}kg", q) for kg, q in sorted(a.sizes.items()) if q < 0
-            )
-            truth.add(
-                a.kind,
-                af,
-                "deliveries",
-                column,
-                QUARANTINED,
-                Instance(a.id, value, has_cell=column is not None),
-                reason=a.reason,
-            )
-        else:
-            r["final"] += 1
-    recon.append({"file": af, "sheet": "deliveries", **r})
+            headers = (headers_of or {}).get(hf)
+            recon.append(_history_sheet_defects(truth, hf, sheet, rows, headers))
+    recon.append(app_defects(truth, app))
     return recon
 
 
-def _history_sheet_defects(truth: Truth, hf: str, sheet: str, rows: list[HistoryRow]) -> dict:
+APP_DEFECT_COLUMN = {
+    "app_orphan_client_id": "client_id",
+    "app_test_client_delivery": "client_id",
+    "app_cancelled": "status",
+    "app_not_home": "status",
+    "app_status_edited": "status",
+    "app_driver_edited": "driver_id",
+}
+
+
+def app_defects(truth: Truth, app: list[AppDelivery]) -> dict:
+    """The app's rows: merged into their history row, app-only, or quarantined."""
+    r = {"rows": len(app), "final": 0, "merged": 0, "quarantined": 0}
+    af = P.APP_FILE
+    for a in app:
+        column = APP_DEFECT_COLUMN.get(a.kind or "")
+        value: object = None
+        if column == "client_id":
+            value = a.client_id
+        elif column == "status":
+            value = a.status
+        elif column == "driver_id":
+            value = a.driver_id
+        elif a.kind in ("app_quantity_edited", "app_negative_quantity"):
+            kg, value = next(
+                (kg, q)
+                for kg, q in sorted(a.sizes.items())
+                if q and (q < 0) == (a.reason is not None)
+            )
+            column = f"delivered_{kg}kg"
+        if a.merged_into is not None:
+            r["merged"] += 1
+            into = a.merged_into
+            truth.add(a.kind or "app_history_same_event", af, "deliveries", column, MERGED,
+                      Instance(a.id, value, a.expect, merged_into={"sheet": into.sheet, "row": into.row},
+                               has_cell=column is not None),
+                      merged_into_file=into.file)  # fmt: skip
+        elif a.reason:
+            r["quarantined"] += 1
+            truth.add(a.kind, af, "deliveries", column, QUARANTINED,
+                      Instance(a.id, value, has_cell=column is not None), reason=a.reason)  # fmt: skip
+        else:
+            r["final"] += 1
+            truth.add(a.kind or "app_only_delivery", af, "deliveries", None, LOADED,
+                      Instance(a.id, None, a.expect, has_cell=False))  # fmt: skip
+    return {"file": af, "sheet": "deliveries", **r}
+
+
+def _history_sheet_defects(
+    truth: Truth, hf: str, sheet: str, rows: list[HistoryRow], headers: list | None = None
+) -> dict:
     r = {"rows": len(rows), "final": 0, "merged": 0, "quarantined": 0}
-    headers = history_headers(sheet)
+    headers = headers or history_headers(sheet)
     first = headers[0]
     for hr in rows:
         column = first if hr.column == "客戶" else hr.column
@@ -440,33 +479,65 @@ def _history_sheet_defects(truth: Truth, hf: str, sheet: str, rows: list[History
     return {"file": hf, "sheet": sheet, **r}
 
 
+def _history_customers(
+    truth: Truth, rows: list[HistoryRow], clients: list[Client], keep=lambda hr: True
+) -> int:
+    """One flagged instance per client the master lacks: the customer its history describes
+    (recorded where `keep` accepts its latest row); returns how many there are."""
+    found = history_only_clients(rows, {c.code for c in clients})
+    for c in found:
+        if not keep(c["row"]):
+            continue
+        hr = c["row"]
+        truth.add("history_only_client", hr.file, hr.sheet, "客戶", FLAGGED,
+                  Instance(hr.row, hr.cells[0], c["expect"]), flag="history_only_client")  # fmt: skip
+    return len(found)
+
+
 def _outcomes(
     clients: list[Client],
-    events: list[Event],
-    history: Iterable[HistoryRow],
+    history: list[HistoryRow],
     app: list[AppDelivery],
     recon: list[dict],
+    outside: int,
 ) -> dict:
-    """Totals of the final tables: one delivery per final event, its items, the quarantine."""
+    """Totals of the final tables: deliveries, their items, the quarantine, the customers."""
     totals: dict[str, float] = defaultdict(float)
     items = 0
-    for e in events:
-        for code, qty in e.items.items():
-            totals[code] += qty
-            items += 1
+    with_items = 0
     reasons: dict[str, int] = defaultdict(int)
     for hr in history:
         if hr.reason:
             reasons[hr.reason] += 1
+    primaries = [hr for hr in history if not hr.reason and hr.dup_of is None]
+    for hr in primaries:
+        for code, qty in (hr.items or {}).items():
+            totals[code] += qty
+            items += 1
+        with_items += bool(hr.items)
+    merged = app_only = conflicts = 0
     for a in app:
         if a.reason:
             reasons[a.reason] += 1
-    both = sum(1 for e in events if e.in_history and e.in_app)
-    hist_only = sum(1 for e in events if e.in_history and not e.in_app)
-    app_only = sum(1 for e in events if not e.in_history)
+            continue
+        if a.merged_into is not None:
+            merged += 1
+            conflicts += a.status != "COMPLETED"
+            if a.merged_into.items:
+                continue  # the history row records the items
+        else:
+            app_only += 1
+        got = items_of_sizes(a.sizes) if all(q >= 0 for q in a.sizes.values()) else {}
+        for code, qty in got.items():
+            totals[code] += qty
+            items += 1
+        with_items += bool(got)
+    final_history = len(primaries)
+    differ = sum(1 for hr in primaries if hr.kind == "client_detail_mismatch")
     for r in recon:
         assert r["rows"] == r["final"] + r["merged"] + r["quarantined"], r
     n = len(clients)
+    count = final_history + app_only
     reconciliation = recon + [
         {"file": P.CLIENT_FILE, "sheet": P.MASTER_SHEET, "rows": n, "final": n, "merged": 0, "quarantined": 0},
         {"file": P.APP_FILE, "sheet": "clients", "rows": n + len(TEST_CLIENTS), "final": 0, "merged": n,
@@ -474,17 +545,24 @@ def _outcomes(
     ]  # fmt: skip
     return {
         "customers": {
-            "count": n,
+            "count": n + outside,
+            "by_source": {"client_master": n, "delivery_history": outside, "legacy_app": 0},
             "with_app_id": n,
             "quarantine": {"test_client": len(TEST_CLIENTS)},
         },
         "deliveries": {
-            "count": len(events),
+            "count": count,
             "items": items,
-            "by_source_system": {"history": hist_only, "app": app_only, "history+app": both},
+            "by_source_system": {
+                "history": final_history - merged,
+                "app": app_only,
+                "history+app": merged,
+            },
+            "items_recorded": {"false": count - with_items, "true": with_items},
+            "client_details_differ": differ,
+            "app_status_conflicts": conflicts,
             "quarantine": dict(sorted(reasons.items())),
             "product_totals": {code: _number(totals[code]) for code in sorted(totals)},
-            "app_shared_share_target": APP_SHARED_SHARE,
         },
         "reconciliation": reconciliation,
     }
@@ -497,23 +575,37 @@ def _number(x: float) -> int | float:
 
 
 def _column_sums(plan) -> list[dict]:
-    """Sum of the numeric cells of each quantity column, per source: an independent check."""
-    sums = history_column_sums(P.HISTORY_FILE, plan.history)
+    """Sum of the numeric cells of each quantity column, per source: an independent check.
+    The history's 5-column layout has no quantity column."""
     app_sums = {}
     for kg in P.APP_SIZES:
         app_sums[f"delivered_{kg}kg"] = sum(a.sizes.get(kg, 0) for a in plan.app)
-    sums.append({"file": P.APP_FILE, "sheet": "deliveries", "sums": app_sums})
-    return sums
+    return [{"file": P.APP_FILE, "sheet": "deliveries", "sums": app_sums}]
 
 
-def history_column_sums(file: str, sheets: dict[str, list[HistoryRow]]) -> list[dict]:
-    sums: list[dict] = []
-    for sheet, rows in sheets.items():
-        headers = history_headers(sheet)
-        sheet_sums = {}
-        for p in P.PRODUCTS:
-            i = headers.index(p.history_column)
-            total = sum(v for r in rows if type(v := r.cells[i]) in (int, float))
-            sheet_sums[p.history_column] = _number(total)
-        sums.append({"file": file, "sheet": sheet, "sums": sheet_sums})
-    return sums
+# The catalogue layout (seeds/raw_layouts.csv) of each sheet and table the sample writes.
+CLIENT_SHEET_LAYOUTS = {
+    "客戶資料": "client_master", "人員安排範本": "staffing_template", "派遣單範本": "dispatch_template",
+    "延後名單": "postponed_list", "待配送名單 ": "pending_list", "待配送整理": "pending_sorting",
+    "上傳清單": "upload_template",
+}  # fmt: skip
+APP_TABLE_LAYOUTS = {
+    "clients": "app_clients", "deliveries": "app_deliveries", "drivers": "app_drivers",
+    "vehicles": "app_vehicles", "routes": "app_routes", "delivery_predictions": "app_predictions",
+}  # fmt: skip
+MIGRATED_LAYOUTS = {
+    "client_master", "history_daily", "history_transaction", "app_clients", "app_deliveries"
+}  # fmt: skip
+
+
+def catalogue(
+    layouts: dict[str, str], name: str, rows: int, default: str = "dispatch_sheet"
+) -> dict:
+    """The catalogue layout and role a source must get in validation.raw_tables."""
+    layout = layouts.get(name, default)
+    if rows == 0 and layout not in MIGRATED_LAYOUTS and layout != "app_predictions":
+        layout = "empty"
+    return {
+        "catalogue_layout": layout,
+        "role": "migrated" if layout in MIGRATED_LAYOUTS else "not_migrated",
+    }

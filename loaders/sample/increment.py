@@ -1,22 +1,23 @@
-"""`luckygas sample --increment`: a further history workbook, the daily load after the migration.
+"""`luckygas sample --increment`: a daily upload file, the load after the migration.
 
-`2025-06 commercial deliver history.xlsx` arrives after the base sample's three exports were
-migrated. Its one sheet, 110-114年, has the base history sheet's header and cell conventions and:
+`2025-06 commercial deliver history.xlsx` arrives after the base sample's exports were
+migrated. It keeps the transaction layout of a daily upload (the client workbook's 上傳清單:
+編號, 業務員, 交易日期, 交易時間 and the 16 product quantities), so that both history layouts stay
+covered. Its one sheet, 110-114年, holds:
 
-- new delivery events from the day after the base history ends (2025-05-21) to 2025-06-20, at
-  most one per client and day across every source (base history, base app and increment);
-- among them, a history row for about half of the base app's app-only deliveries after the
-  history ended (the app ran to 2025-05-31): same client, day and time, the app's cylinders by
-  size in the regular product columns. Those app rows now merge into the increment's row;
-- re-sent rows: exact copies of base rows of the history's last seven days that became a
-  delivery, each merged into the base row it copies;
-- a few rows that must be quarantined (orphan client codes, garbage dates).
+- new deliveries from the day after the base history ends (2025-05-29) to 2025-06-20, of
+  master clients and of clients outside the master, at most one per client and day across
+  every source; a few codes no source has seen (customers with no details);
+- a row for about half of the base app's app-only deliveries after the history ended: same
+  client and day, the app's cylinders as regular products. Those app rows now merge into it;
+- rows for client-days of the base history's last seven days: the day's delivery gains its
+  items, and the base 5-column row merges into the increment's row (so does the app twin);
+- exact duplicates of some of its own rows, and a few rows to quarantine (garbage dates,
+  all-zero and negative quantities).
 
 The base plan is rebuilt in memory by the same code from the same seeded streams and never
-written; the increment draws from its own stream (`rng_for(seed, "increment")`), so the base
-files keep their bytes. `expected-increment.json` is the ground truth after loading the base
-files and the increment: the increment's sources, defects and column sums, and the outcomes of
-the combined state.
+written; the increment draws from its own stream, so the base files keep their bytes.
+`expected-increment.json` is the ground truth after loading the base files and the increment.
 """
 
 from __future__ import annotations
@@ -29,193 +30,226 @@ from pathlib import Path
 
 from rich.console import Console
 
+from loaders import taiwan_date as td
 from loaders.hashing import sha256_of
 from loaders.sample import profile as P
 from loaders.sample.app_db import assign_app_ids
+from loaders.sample.client_workbook import UPLOAD_HEADERS
 from loaders.sample.clients import generate_clients
 from loaders.sample.deliveries import (
     DATE_MAX,
     DATE_MIN,
     HISTORY_END,
-    HISTORY_SHEETS,
     AppDelivery,
     DeliveryPlan,
     HistoryRow,
-    _day_weights,
     _items,
-    _Picker,
-    _quarantine_row,
-    _render_history,
     _time,
-    history_headers,
+    all_days,
+    items_of_sizes,
     plan_deliveries,
 )
 from loaders.sample.generate import (
     GENERATOR_VERSION,
     SCALES,
     _delivery_defects,
+    _history_customers,
+    _number,
     _outcomes,
     _write_history,
     dump_expected,
-    history_column_sums,
 )
-from loaders.sample.model import Client, Event, apportion, rng_for, scale_count
+from loaders.sample.model import Client, rng_for, scale_count
 from loaders.sample.truth import MERGED, REASONS, SCHEMA_VERSION, Truth
 
 INCREMENT_FILE = "2025-06 commercial deliver history.xlsx"
 INCREMENT_EXPECTED = "expected-increment.json"
-INCREMENT_SHEET = HISTORY_SHEETS[-1][0]
+INCREMENT_SHEET = "110-114年"
 INCREMENT_START = HISTORY_END + timedelta(days=1)
 INCREMENT_END = date(2025, 6, 20)
 INCREMENT_CREATED = datetime(2025, 6, 21, 8, 30, 0)  # the workbook's document timestamp
+HEADERS = list(UPLOAD_HEADERS)
+FIRST_PRODUCT = HEADERS.index("交易時間") + 1
 
-FULL_INCREMENT_EVENTS = 3_000  # rows of new events, the app's catch-up rows included
-APP_CATCH_UP_SHARE = 0.5  # of the base's app-only deliveries after HISTORY_END
-FULL_RESENT_ROWS = 400
-RESENT_DAYS = 7  # re-sent rows copy base rows of the history's last days
+FULL_NEW_DELIVERIES = 3_000
+FULL_NEW_CODES = 8
+APP_CATCH_UP_SHARE = 0.5
+FULL_GAINED_DAYS = 400
+GAINED_DAYS = 7
+FULL_DUPLICATES = 100
 INCREMENT_QUARANTINE_KINDS = {
-    "orphan_client_code": ("unknown_client", 8),
     "date_garbage": ("date_unparseable", 4),
+    "all_zero_quantity": ("no_positive_quantity", 4),
+    "negative_quantity": ("negative_quantity", 4),
 }
 
 
 @dataclass
 class IncrementPlan:
     rows: list[HistoryRow]  # the sheet, in row order
-    new_events: list[Event]  # deliveries that no base source has
-    caught_up: dict[int, HistoryRow]  # app delivery id -> the increment row it merges into
-    resent: list[HistoryRow]
-    quarantined: list[HistoryRow]
-    events: list[Event]  # every final event of base and increment together
+    history: list[HistoryRow]  # every history row of base and increment, as they end
     app: list[AppDelivery]  # the base app rows as they end once the increment is loaded
+    new_codes: list[int]
 
 
-def _taken(plan: DeliveryPlan, clients: list[Client]) -> set[tuple[int, date]]:
-    """(client index, day) of every base source row that names a client of the master."""
-    index_of_code = {c.code: c.index for c in clients}
-    index_of_app_id = {c.app_id: c.index for c in clients}
-    taken = {(e.client.index, e.day) for e in plan.events}
-    for rows in plan.history.values():
-        for hr in rows:
-            day, _, code = hr.sort_key[:3]  # the day and client the row was drawn for
-            if code in index_of_code:
-                taken.add((index_of_code[code], day))
-    for a in plan.app:
-        if a.client_id in index_of_app_id:
-            taken.add((index_of_app_id[a.client_id], a.day))
-    return taken
+def _render(code: object, salesperson: str, day: date, at: str, items: dict) -> list:
+    cells: list = [code, salesperson, td.roc_compact(day), at] + [None] * len(P.PRODUCTS)
+    for code_, q in items.items():
+        i = FIRST_PRODUCT + [p.code for p in P.PRODUCTS].index(code_)
+        cells[i] = int(q) if float(q).is_integer() else q
+    return cells
+
+
+def _row(cells: list, code: int | None, day: date | None, items: dict | None) -> HistoryRow:
+    return HistoryRow(
+        INCREMENT_SHEET,
+        (day or date.max, cells[3] or "", code or 0, 0),
+        cells,
+        code,
+        day,
+        file=INCREMENT_FILE,
+        items=items,
+        layout="history_transaction",
+    )
 
 
 def plan_increment(
     seed: int, clients: list[Client], plan: DeliveryPlan, factor: float
 ) -> IncrementPlan:
-    """The increment's rows, from the base plan of the same seed and scale."""
     rng = rng_for(seed, "increment")
-    picker = _Picker(rng, clients)
-    picker.taken = _taken(plan, clients)
+    base = plan.history["Sheet1"]
+    by_app_id = {c.app_id: c for c in clients}
+    days = all_days(INCREMENT_START, INCREMENT_END)
+    taken = {(hr.code, hr.day) for hr in base if hr.code is not None}
+    for a in plan.app:
+        c = by_app_id.get(a.client_id)
+        if c:
+            taken.add((c.code, a.day))
+    rows: list[HistoryRow] = []
 
-    # 1. History rows for about half of the app-only deliveries the history has not seen yet.
+    # 1. Rows for about half of the app-only deliveries the history has not seen yet.
     pending = [
         a
         for a in plan.app
-        if a.event is not None
-        and a.merged_into is None
-        and a.reason is None
-        and INCREMENT_START <= a.day <= INCREMENT_END
+        if a.kind == "app_only_delivery" and INCREMENT_START <= a.day <= INCREMENT_END
     ]
     k = min(len(pending), max(2, round(len(pending) * APP_CATCH_UP_SHARE)))
-    catch_up = sorted(rng.sample(pending, k), key=lambda a: a.id)
+    caught: dict[int, HistoryRow] = {}
+    for a in sorted(rng.sample(pending, k), key=lambda a: a.id):
+        c = by_app_id[a.client_id]
+        items = items_of_sizes(a.sizes)
+        hr = _row(_render(c.code, c.salesperson, a.day, a.time, items), c.code, a.day, items)
+        caught[a.id] = hr
+        rows.append(hr)
 
-    # 2. New delivery events over the increment's days.
-    n_events = scale_count(FULL_INCREMENT_EVENTS, factor, minimum=6)
-    n_new = max(0, n_events - len(catch_up))
-    days, weights = _day_weights(INCREMENT_START, INCREMENT_END, growth_span=0.0)
-    new_events: list[Event] = []
+    # 2. New deliveries: master clients and clients outside the master.
+    outsiders = plan.outsiders
+    n_new = scale_count(FULL_NEW_DELIVERIES, factor, minimum=6)
+    new: list[HistoryRow] = []
+    while len(new) < n_new:
+        day = rng.choice(days)
+        if rng.random() < 0.7:
+            c = rng.choices(clients, [c.weight for c in clients])[0]
+            code, who, items, at = c.code, c.salesperson, _items(rng, c), _time(rng, c)
+        else:
+            code = rng.choice(outsiders).code
+            who, at = (
+                rng.choice(P.SALESPEOPLE),
+                f"{rng.randint(8, 18):02d}:{rng.randrange(0, 60, 5):02d}",
+            )
+            items = {rng.choice(["GAS-C20-R", "GAS-C16-R", "GAS-C04-R"]): rng.randint(1, 3)}
+        if (code, day) in taken:
+            continue
+        taken.add((code, day))
+        new.append(_row(_render(code, who, day, at, items), code, day, items))
+    seen = {c.code for c in clients} | {o.code for o in outsiders}
+    new_codes: list[int] = []
+    while len(new_codes) < scale_count(FULL_NEW_CODES, factor, minimum=2):
+        code = rng.randint(1500000, 1999999)
+        if code not in seen:
+            seen.add(code)
+            new_codes.append(code)
+            day = rng.choice(days)
+            items = {"GAS-C20-R": rng.randint(1, 2)}
+            at = f"{rng.randint(8, 18):02d}:00"
+            new.append(
+                _row(_render(code, rng.choice(P.SALESPEOPLE), day, at, items), code, day, items)
+            )
+    rows += new
 
-    def add(day: date, k: int) -> None:
-        for c in picker.pick(day, k):
-            new_events.append(Event(0, c, day, _time(rng, c), _items(rng, c), c.salesperson))
-
-    for day, k in zip(days, apportion(weights, n_new, rng), strict=True):
-        add(day, k)
-    while len(new_events) < n_new:  # a crowded day can fall short
-        add(rng.choice(days), 1)
-
-    # 3. Re-sent rows: copies of base rows of the last days that became a delivery.
-    since = HISTORY_END - timedelta(days=RESENT_DAYS - 1)
+    # 3. The base history's last days gain their items: the 5-column row merges into the new
+    # row, and so does its app twin (never one edited in the app).
+    since = HISTORY_END - timedelta(days=GAINED_DAYS - 1)
+    edited = {id(a.merged_into) for a in plan.app if a.merged_into is not None and a.kind}
     recent = [
         hr
-        for hr in plan.history[INCREMENT_SHEET]
-        if hr.event is not None and hr.dup_of is None and hr.reason is None
-        if hr.event.day >= since
+        for hr in base
+        if hr.reason is None and hr.kind is None and hr.day >= since and id(hr) not in edited
     ]
-    k = min(len(recent), scale_count(FULL_RESENT_ROWS, factor, minimum=3))
-    twins = [hr for hr in recent if hr.event.in_app]
-    others = [hr for hr in recent if not hr.event.in_app]
-    n_twins = min(len(twins), max(1, round(k * len(twins) / len(recent)))) if twins else 0
-    n_others = min(len(others), k - n_twins)
-    n_twins = k - n_others
-    resent = [
-        HistoryRow(
-            INCREMENT_SHEET,
-            hr.sort_key[:3] + (1,),
-            list(hr.cells),
-            kind="resent_row",
-            dup_of=hr,
-            file=INCREMENT_FILE,
-        )
-        for hr in sorted(
-            rng.sample(twins, n_twins) + rng.sample(others, n_others), key=lambda r: r.row
-        )
-    ]
+    gained: dict[int, HistoryRow] = {}
+    for old in sorted(
+        rng.sample(recent, min(len(recent), scale_count(FULL_GAINED_DAYS, factor, 3))),
+        key=lambda r: r.row,
+    ):
+        c = old.master
+        items = _items(rng, c) if c else {"GAS-C20-R": rng.randint(1, 3)}
+        who = c.salesperson if c else rng.choice(P.SALESPEOPLE)
+        at = _time(rng, c) if c else "10:00"
+        hr = _row(_render(old.code, who, old.day, at, items), old.code, old.day, items)
+        gained[id(old)] = hr
+        rows.append(hr)
 
-    # 4. Rows that must be quarantined.
-    codes = {c.code for c in clients}
-    quarantined = []
+    # 4. Exact duplicates of some new rows, and rows to quarantine.
+    for hr in sorted(
+        rng.sample(new, min(len(new), scale_count(FULL_DUPLICATES, factor, 2))),
+        key=lambda r: r.sort_key,
+    ):
+        dup = _row(list(hr.cells), hr.code, hr.day, hr.items)
+        dup.sort_key = hr.sort_key[:3] + (1,)
+        dup.kind, dup.dup_of = "exact_duplicate", hr
+        rows.append(dup)
     for kind, (reason, full) in INCREMENT_QUARANTINE_KINDS.items():
         for _ in range(scale_count(full, factor, minimum=2)):
-            hr = _quarantine_row(rng, picker, days, kind, reason, codes)
-            hr.file = INCREMENT_FILE
-            quarantined.append(hr)
+            template = rng.choice(new)
+            cells = list(template.cells)
+            hr = _row(cells, template.code, None, None)
+            hr.sort_key = template.sort_key[:3] + (2,)
+            hr.kind, hr.reason = kind, reason
+            if kind == "date_garbage":
+                cells[2] = rng.choice([f"{td.roc_compact(template.day)}x", "明天", "114/6/31/1"])
+                hr.column = "交易日期"
+            elif kind == "all_zero_quantity":
+                for i in range(FIRST_PRODUCT, len(cells)):
+                    cells[i] = 0 if cells[i] is not None else None
+                hr.day = template.day
+            else:
+                i = next(i for i in range(FIRST_PRODUCT, len(cells)) if cells[i])
+                cells[i] = -abs(cells[i])
+                hr.column, hr.day = HEADERS[i], template.day
+            rows.append(hr)
 
-    # 5. Render the new events' rows; 最後十次日期 continues from the base history.
-    last_seen: dict[int, date] = {}
-    for e in plan.events:
-        if e.in_history:
-            last_seen[e.client.index] = max(e.day, last_seen.get(e.client.index, e.day))
-    now_in_history: dict[int, Event] = {}  # app delivery id -> its event, now also in history
-    for a in catch_up:
-        assert a.event is not None
-        items = {P.APP_REGULAR_PRODUCT[kg]: q for kg, q in sorted(a.sizes.items()) if q}
-        assert items == a.event.items and a.time == a.event.time, (a, a.event)
-        now_in_history[a.id] = dataclasses.replace(a.event, in_history=True)
-    rendered = list(now_in_history.values()) + new_events
-    rendered.sort(key=lambda e: (e.day, e.time, e.client.code))
-    row_of_event: dict[int, HistoryRow] = {}
-    fresh_rows = []
-    for e in rendered:
-        cells = _render_history(e, last_seen.get(e.client.index))
-        last_seen[e.client.index] = e.day
-        hr = HistoryRow(
-            INCREMENT_SHEET, (e.day, e.time, e.client.code, 0), cells, event=e, file=INCREMENT_FILE
-        )
-        row_of_event[id(e)] = hr
-        fresh_rows.append(hr)
-
-    rows = fresh_rows + resent + quarantined
     rows.sort(key=lambda r: r.sort_key)
     for i, hr in enumerate(rows):
         hr.row = i + 2
-    assert all(hr.sheet == INCREMENT_SHEET for hr in rows)
 
-    caught_up = {a_id: row_of_event[id(e)] for a_id, e in now_in_history.items()}
-    app = [
-        dataclasses.replace(a, merged_into=caught_up[a.id]) if a.id in caught_up else a
-        for a in plan.app
-    ]
-    replaced = {id(a.event): now_in_history[a.id] for a in catch_up}
-    events = [replaced.get(id(e), e) for e in plan.events] + new_events
-    return IncrementPlan(rows, new_events, caught_up, resent, quarantined, events, app)
+    # The combined state: base rows that now merge into an increment row, app rows that now
+    # merge into the increment's rows.
+    history = []
+    for hr in base:
+        into = gained.get(id(hr))
+        history.append(
+            dataclasses.replace(hr, dup_of=into, kind="history_day_gained_items") if into else hr
+        )
+    app = []
+    for a in plan.app:
+        if a.id in caught:
+            a = dataclasses.replace(
+                a, merged_into=caught[a.id], kind="app_history_same_event", expect=None
+            )
+        elif a.merged_into is not None and id(a.merged_into) in gained:
+            a = dataclasses.replace(a, merged_into=gained[id(a.merged_into)])
+        app.append(a)
+    return IncrementPlan(rows, history + rows, app, new_codes)
 
 
 def generate_increment(out: Path, scale: str, seed: int, console: Console) -> dict:
@@ -229,38 +263,38 @@ def generate_increment(out: Path, scale: str, seed: int, console: Console) -> di
     clients = generate_clients(seed, n_clients)
     test_ids = assign_app_ids(seed, clients)
     plan = plan_deliveries(seed, clients, row_factor, test_ids)
-    step(f"base plan: {len(plan.events):,} delivery events (not written)")
+    step(f"base plan: {plan.history_rows:,} history rows (not written)")
     inc = plan_increment(seed, clients, plan, row_factor)
-    step(
-        f"increment: {len(inc.rows):,} rows ({len(inc.new_events):,} new deliveries, "
-        f"{len(inc.caught_up):,} app deliveries caught up, {len(inc.resent):,} re-sent, "
-        f"{len(inc.quarantined):,} to quarantine)"
-    )
+    step(f"increment: {len(inc.rows):,} rows")
     path = out / INCREMENT_FILE
     sheets = {INCREMENT_SHEET: inc.rows}
-    _write_history(path, sheets, INCREMENT_CREATED)
+    _write_history(path, sheets, INCREMENT_CREATED, headers=HEADERS)
     step(f"wrote {INCREMENT_FILE}")
 
-    headers = history_headers(INCREMENT_SHEET)
     source = {
         "file": INCREMENT_FILE, "sheet": INCREMENT_SHEET, "kind": "sheet", "layout": "table",
         "header_row": 1, "last_row": len(inc.rows) + 1, "data_rows": len(inc.rows),
-        "columns": len(headers), "headers": headers,
+        "columns": len(HEADERS), "headers": HEADERS,
+        "catalogue_layout": "history_transaction", "role": "migrated",
     }  # fmt: skip
-    # Every row of the combined state is classified as for the base; the document keeps the
-    # groups of the increment's rows and of the base rows whose outcome the increment changes.
     everything = Truth()
-    for name in plan.history:
-        everything.set_headers(P.HISTORY_FILE, name, history_headers(name))
-    everything.set_headers(INCREMENT_FILE, INCREMENT_SHEET, headers)
+    everything.set_headers(INCREMENT_FILE, INCREMENT_SHEET, HEADERS)
+    base_rows = [hr for hr in inc.history if hr.file == P.HISTORY_FILE]
     recon = _delivery_defects(
-        everything, {P.HISTORY_FILE: plan.history, INCREMENT_FILE: sheets}, inc.app
+        everything,
+        {P.HISTORY_FILE: {"Sheet1": base_rows}, INCREMENT_FILE: sheets},
+        inc.app,
+        headers_of={INCREMENT_FILE: HEADERS},
     )
+    n_outside = _history_customers(everything, inc.history, clients)
     truth = everything.select(
         lambda g: g.file == INCREMENT_FILE or g.merged_into_file == INCREMENT_FILE
     )
-    history_rows = [hr for rows in [*plan.history.values(), inc.rows] for hr in rows]
-    outcomes = _outcomes(clients, inc.events, history_rows, inc.app, recon)
+    outcomes = _outcomes(clients, inc.history, inc.app, recon, n_outside)
+    sums = {}
+    for i in range(FIRST_PRODUCT, len(HEADERS)):
+        total = sum(v for r in inc.rows if type(v := r.cells[i]) in (int, float))
+        sums[HEADERS[i]] = _number(total)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "generator": {
@@ -278,7 +312,7 @@ def generate_increment(out: Path, scale: str, seed: int, console: Console) -> di
         "files": [{"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path)}],
         "sources": [source],
         "outcomes": outcomes,
-        "column_sums": history_column_sums(INCREMENT_FILE, sheets),
+        "column_sums": [{"file": INCREMENT_FILE, "sheet": INCREMENT_SHEET, "sums": sums}],
         "reasons": REASONS,
         "defect_kinds": truth.kind_counts(),
         "defects": [g.as_json() for g in truth.groups()],

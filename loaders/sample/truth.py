@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from loaders.sample.model import cell_type, raw_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Outcomes a source row can reach.
 LOADED = "loaded"  # becomes (part of) a final record; `expect` holds the typed values
@@ -24,7 +24,7 @@ RAW_ONLY = "raw_only"  # a sheet that only reaches the raw layer; staged as its 
 
 # Quarantine reasons (the catalogue; docs/expected-json.md describes each).
 REASONS = {
-    "unknown_client": "client code or app client id not in the client master",
+    "unknown_client": "app client id that is no app client, or whose code no client source has",
     "invalid_client_code": "client code missing, an Excel error, or not 7 digits",
     "test_client": "a test client of the legacy app (code not a client code, 測試 name)",
     "date_empty": "no delivery date",
@@ -35,6 +35,7 @@ REASONS = {
     "negative_quantity": "a product quantity below zero",
     "invalid_quantity": "a product quantity that is not a number (Excel error)",
     "cancelled": "app delivery with status cancelled",
+    "not_delivered": "app delivery with a status other than completed or cancelled (not home)",
 }
 
 

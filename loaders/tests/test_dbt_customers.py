@@ -81,8 +81,14 @@ def test_customer_counts_equal_expected(built):
     recon = {(r["file"], r["sheet"]): r for r in expected["outcomes"]["reconciliation"]}
     master = recon[(CLIENT, "客戶資料")]
     app = recon[(APP, "clients")]
-    (customers,) = rows(conninfo, "select count(*) from marts.customers")[0]
+    (customers,) = rows(
+        conninfo, "select count(*) from marts.customers where customer_source = 'client_master'"
+    )[0]
     assert customers == master["final"]
+    by_source = dict(
+        rows(conninfo, "select customer_source, count(*) from marts.customers group by 1")
+    )
+    assert by_source == {k: v for k, v in want["by_source"].items() if v}
     assert rows(
         conninfo,
         "select count(*) from marts.customer_quarantine where source_system = 'legacy_app'",
@@ -103,14 +109,24 @@ def test_test_clients_are_quarantined_with_lineage(built):
 def test_every_master_row_is_traceable(built):
     conninfo, expected, _, _ = built
     master = next(s for s in expected["sources"] if s["sheet"] == "客戶資料")
-    got = rows(conninfo, "select min(source_row), max(source_row), count(*) from marts.customers")
+    got = rows(
+        conninfo,
+        "select min(source_row), max(source_row), count(*) from marts.customers"
+        " where customer_source = 'client_master'",
+    )
     assert got == [(2, master["last_row"], master["data_rows"])]
 
 
 def test_app_clients_are_linked_to_their_master_row(built):
     conninfo, expected, _, _ = built
     (group,) = groups(expected, "app_client_same_client")
-    linked = dict(rows(conninfo, "select source_row, app_source_row from marts.customers"))
+    linked = dict(
+        rows(
+            conninfo,
+            "select source_row, app_source_row from marts.customers"
+            " where customer_source = 'client_master'",
+        )
+    )
     for inst in group["instances"]:
         assert linked[inst["merged_into"]["row"]] == inst["row"]
 
@@ -125,7 +141,7 @@ def test_stray_flag_words_are_kept(built):
         for inst in g["instances"]:
             got = rows(
                 conninfo,
-                f"select {column}, {column}_word from marts.customers where source_row = %s",
+                f"select {column}, {column}_word from marts.customers where source_row = %s and customer_source = 'client_master'",
                 (inst["row"],),
             )
             want_word = inst["expect"].get("kept")
@@ -141,7 +157,7 @@ def test_closed_days_are_parsed(built):
         got = rows(
             conninfo,
             "select closed_weekdays, closed_on_national_holidays, closed_days_unparsed"
-            " from marts.customers where source_row = %s",
+            " from marts.customers where source_row = %s and customer_source = 'client_master'",
             (inst["row"],),
         )
         e = inst["expect"]
@@ -156,7 +172,7 @@ def test_addresses_and_names_are_normalised(built):
         for inst in g["instances"]:
             got = rows(
                 conninfo,
-                "select address, address_raw from marts.customers where source_row = %s",
+                "select address, address_raw from marts.customers where source_row = %s and customer_source = 'client_master'",
                 (inst["row"],),
             )
             assert got == [(inst["expect"]["normalised"], inst["value"])]
@@ -165,7 +181,7 @@ def test_addresses_and_names_are_normalised(built):
         for inst in g["instances"]:
             got = rows(
                 conninfo,
-                f"select {column} from marts.customers where source_row = %s",
+                f"select {column} from marts.customers where source_row = %s and customer_source = 'client_master'",
                 (inst["row"],),
             )
             assert got == [(inst["expect"]["trimmed"],)]
@@ -216,6 +232,7 @@ VIOLATIONS = {
     "c13": "delivery_hours = array[7, 9]",
     "c14": "closed_weekdays = array[8]",
     "c15": "has_switch_word = '客戶自有'",
+    "c16": "customer_source = 'delivery_history'",
 }
 
 
@@ -233,7 +250,7 @@ def test_rule_catalogue_matches_the_rule_tests(built):
         conninfo,
         "select lower(rule_id), severity from reference.business_rules where entity = 'customer'",
     )
-    assert len(catalogue) == 15
+    assert len(catalogue) == 16
     sql_by_rule = _rule_sql(Path(env["DBT_TARGET_PATH"]))
     assert sorted(sql_by_rule) == sorted(rule for rule, _ in catalogue) == sorted(VIOLATIONS)
     for rule, severity in catalogue:

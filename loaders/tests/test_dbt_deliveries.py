@@ -24,8 +24,16 @@ from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
 
 HISTORY = "2025-05 commercial deliver history.xlsx"
 APP = "luckygas.db"
-DELIVERY_SHEETS = {(HISTORY, "99-104年"), (HISTORY, "105-109年"), (HISTORY, "110-114年")}
-DELIVERY_SHEETS.add((APP, "deliveries"))
+DELIVERY_LAYOUTS = {"history_daily", "history_transaction", "app_deliveries"}
+
+
+def delivery_sheets(expected: dict) -> set[tuple[str, str]]:
+    """The (file, sheet) of every delivery source: a table of a delivery layout."""
+    return {
+        (s["file"], s["sheet"])
+        for s in expected["sources"]
+        if s.get("catalogue_layout") in DELIVERY_LAYOUTS
+    }
 
 
 def load(env: dict[str, str], path) -> None:
@@ -58,7 +66,13 @@ def number(x) -> Decimal:
 
 
 def delivery_groups(expected: dict) -> list[dict]:
-    return [g for g in expected["defects"] if (g["file"], g["sheet"]) in DELIVERY_SHEETS]
+    """Defect groups of delivery rows (a client only the history has is a customer's)."""
+    sheets = delivery_sheets(expected)
+    return [
+        g
+        for g in expected["defects"]
+        if (g["file"], g["sheet"]) in sheets and g["kind"] != "history_only_client"
+    ]
 
 
 def test_dbt_build_passes_every_model_and_test(built):
@@ -106,7 +120,7 @@ def test_every_source_row_is_accounted_for_per_source(built):
     ):
         got.setdefault((file, sheet), Counter())[role] += n
     for r in expected["outcomes"]["reconciliation"]:
-        if (r["file"], r["sheet"]) not in DELIVERY_SHEETS:
+        if (r["file"], r["sheet"]) not in delivery_sheets(expected):
             continue
         c = got[(r["file"], r["sheet"])]
         assert (c["primary"], c["merged"], c["quarantined"]) == (
@@ -136,10 +150,11 @@ def test_every_delivery_defect_reaches_its_outcome(built):
         )
     }
     deliveries = {
-        key: (code, day, differ)
-        for key, code, day, differ in rows(
+        key: (code, day, differ, status, driver)
+        for key, code, day, differ, status, driver in rows(
             conninfo,
-            "select delivery_key, client_code, delivery_date, client_details_differ from marts.deliveries",
+            "select delivery_key, client_code, delivery_date, client_details_differ, app_status,"
+            " driver_name from marts.deliveries",
         )
     }
     checked = Counter()
@@ -157,10 +172,16 @@ def test_every_delivery_defect_reaches_its_outcome(built):
                 role, *primary, key = bridge[where]
                 assert (role, tuple(primary)) == ("merged", into), (g["kind"], where)
                 assert bridge[into][0] == "primary"
+                *_, status, driver = deliveries[key]
+                want = inst.get("expect", {})
+                if "app_status" in want:
+                    assert status == want["app_status"], (g["kind"], where)
+                if "driver_name" in want:
+                    assert driver == want["driver_name"], (g["kind"], where)
             else:
                 role, *_, key = bridge[where]
                 assert role == "primary", (g["kind"], where)
-                code, day, differ = deliveries[key]
+                code, day, differ, *_ = deliveries[key]
                 want = inst.get("expect", {})
                 if "date" in want:
                     assert day.isoformat() == want["date"], (g["kind"], where, inst)
@@ -193,15 +214,23 @@ def test_merged_deliveries_carry_both_lineages(built):
     conninfo, _, _, _, _ = built
     got = rows(
         conninfo,
-        "select d.source_system, count(distinct s.source_system), min(d.source_rows), max(d.source_rows)"
-        " , bool_and(d.driver_name is not null) from marts.deliveries d"
-        " join marts.delivery_sources s using (delivery_key) group by 1 order by 1",
+        "select d.source_system, count(distinct s.source_system), min(d.source_rows),"
+        " max(d.source_rows), count(distinct s.source_system) filter (where s.source_role ="
+        " 'primary') from marts.deliveries d join marts.delivery_sources s using (delivery_key)"
+        " group by 1 order by 1",
     )
+    # the history row is the primary of a merged delivery; the app row merges into it
     assert got == [
-        ("app", 1, 1, 1, True),
-        ("history", 1, 1, 2, False),
-        ("history+app", 2, 2, 2, True),
+        ("app", 1, 1, 1, 1),
+        ("history", 1, 1, 1, 1),
+        ("history+app", 2, 2, 2, 1),
     ]
+    primary = rows(
+        conninfo,
+        "select distinct s.source_system from marts.deliveries d join marts.delivery_sources s"
+        " using (delivery_key) where d.source_system = 'history+app' and s.source_role = 'primary'",
+    )
+    assert primary == [("history",)]
 
 
 def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
@@ -211,7 +240,8 @@ def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
             conn.execute(
                 "insert into marts.deliveries"
                 " select md5('orphan'), '9999999', d.delivery_date, 1, d.delivery_time,"
-                " d.salesperson, d.driver_name, d.vehicle_plate, d.total_cylinders,"
+                " d.salesperson, d.driver_name, d.vehicle_plate, d.app_status, d.items_recorded,"
+                " d.total_cylinders,"
                 " d.metered_kg, d.total_kg, d.source_system, d.source_rows, d.app_delivery_id,"
                 " d.source_file, d.source_sheet, d.source_row, d.source_short_name,"
                 " d.source_address, d.client_details_differ, d.last_load_id"
@@ -344,7 +374,7 @@ def test_validation_history_is_kept_across_runs(built):
     ]
     assert after[1] == before[1] + 1 and after[0] > before[0]
     latest = rows(conninfo, "select count(*) from validation.rule_status where rule_id like 'C%%'")
-    assert latest == [(15,)]
+    assert latest == [(16,)]
 
 
 def test_luckygas_verify_checks_every_delivery_figure(built, capsys):
@@ -384,10 +414,12 @@ VIOLATIONS = {
     "d04": "delivery_time = time '05:30'",
     "d05": "total_cylinders = 51",
     "d06": "client_details_differ = true",
+    "d07": "source_system = 'history+app', app_status = 'cancelled'",
 }
 GOOD_ROW = {
     "deliveries": "not client_details_differ and delivery_time between '08:00' and '20:00'"
-    " and total_cylinders between 1 and 50",
+    " and total_cylinders between 1 and 50 and items_recorded"
+    " and coalesce(app_status, 'completed') = 'completed'",
     "delivery_items": "quantity > 0",
 }
 

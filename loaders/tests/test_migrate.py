@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 
+import openpyxl
 import psycopg
 import pytest
 
@@ -293,6 +294,38 @@ def test_orphan_rate_above_threshold_is_a_no_go(db, capsys):
     )
     assert [(f, s) for f, s, _ in found] == [("luckygas.db", "deliveries")]
     assert found[0][2] > 0.01
+
+
+def test_a_sheet_of_an_unknown_layout_is_a_no_go_naming_it(db, capsys):
+    """The history workbook gains a sheet no layout of the catalogue describes: rule R04
+    fails in the shadow build, and the no-go names the file, the sheet, its rows and its
+    headers; every table is as before."""
+    conninfo, env, sample, backups, tmp = db
+    before = marts_state(conninfo)
+    raw_before = raw_state(conninfo)
+    changed = tmp / "unknown-sheet"
+    shutil.copytree(sample, changed)
+    history = changed / "2025-05 commercial deliver history.xlsx"
+    book = openpyxl.load_workbook(history)
+    extra = book.create_sheet("備註")
+    extra.append(["日期", "說明"])
+    for k in range(4):
+        extra.append([f"2025/05/{k + 1:02d}", f"補登第{k + 1}筆"])
+    book.save(history)
+    capsys.readouterr()
+    with environ(env):
+        argv = ["migrate", "--verify-backup", "list", "--backup-dir", str(backups), str(changed)]
+        assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no-go at after-checks" in last and "load was undone" in last
+    assert (
+        "sheet '備註' of 2025-05 commercial deliver history.xlsx (4 rows; headers: 日期 | 說明)"
+        in last
+    )
+    assert "raw_tables_accounted" in last
+    assert migrations(conninfo)[-1][1] == "no-go"
+    assert marts_state(conninfo) == before
+    assert raw_state(conninfo) == raw_before
 
 
 def test_analysts_dbt_build_goes_on_after_the_cut_over(db):

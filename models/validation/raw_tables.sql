@@ -70,6 +70,9 @@ accounted as (
         matched.role,
         matched.staging_model,
         matched.reason,
+        matched.header_row,
+        matched.file_kind,
+        matched.load_id,
         coalesce(staged.rows_staged, 0) as rows_staged,
         case
             when matched.layout is null and matched.raw_rows > 0 then 'unrecognised'
@@ -82,10 +85,7 @@ accounted as (
             when matched.layout is null and matched.raw_rows = 0
                 then 'an empty table of no known layout: nothing to migrate'
             else matched.reason
-        end as status_reason,
-        matched.header_row,
-        matched.file_kind,
-        matched.load_id
+        end as status_reason
     from matched
     left join staged
         on

@@ -13,15 +13,15 @@ with
 read_rows as (
 
     select
+        source_file,
+        source_sheet,
+        raw_rows as rows_read,
         case
             when layout in ('client_master', 'app_clients') then 'customer'
             when layout in ('history_daily', 'history_transaction', 'app_deliveries')
                 then 'delivery'
             else 'unrecognised'
-        end as entity,
-        source_file,
-        source_sheet,
-        raw_rows as rows_read
+        end as entity
     from {{ ref('raw_tables') }}
     where status <> 'not_migrated'
 

@@ -15,9 +15,9 @@ select
     table_name,
     raw_rows,
     rows_staged,
-    array_to_string(headers, ' | ') as headers,
     status,
-    coalesce(layout, '(none)') as layout,
-    header_row as source_row
+    header_row as source_row,
+    array_to_string(headers, ' | ') as headers,
+    coalesce(layout, '(none)') as layout
 from {{ ref('raw_tables') }}
 where status in ('unrecognised', 'not_read')

@@ -60,43 +60,56 @@ lineaged as (
 
 ),
 
+-- each detail from the latest row that has it (a blank sorts after every value)
+latest_details as (
+
+    select
+        client_code,
+        recency,
+        source_file,
+        source_sheet,
+        source_row,
+        first_value(invoice_title) over by_invoice_title as invoice_title,
+        first_value(row_lineage) over by_invoice_title as invoice_title_lineage,
+        first_value(short_name) over by_short_name as short_name,
+        first_value(row_lineage) over by_short_name as short_name_lineage,
+        first_value(address) over by_address as address,
+        first_value(address_raw) over by_address as address_raw,
+        first_value(row_lineage) over by_address as address_lineage,
+        count(*) over by_client as history_rows,
+        min(delivery_date) over by_client as first_delivery_date,
+        max(delivery_date) over by_client as last_delivery_date
+    from lineaged
+    window
+        by_client as (partition by client_code),
+        by_invoice_title as (partition by client_code order by invoice_title is null, recency),
+        by_short_name as (partition by client_code order by short_name is null, recency),
+        by_address as (partition by client_code order by address is null, recency)
+
+),
+
 described as (
 
     select
         client_code,
-
-        -- each detail from the latest row that has it
-        (array_agg(invoice_title order by recency)
-            filter (where invoice_title is not null))[1] as invoice_title,
-        (array_agg(short_name order by recency)
-            filter (where short_name is not null))[1] as short_name,
-        (array_agg(address order by recency)
-            filter (where address is not null))[1] as address,
-        (array_agg(address_raw order by recency)
-            filter (where address is not null))[1] as address_raw,
+        invoice_title,
+        short_name,
+        address,
+        address_raw,
+        history_rows,
+        first_delivery_date,
+        last_delivery_date,
+        source_file,
+        source_sheet,
+        source_row,
         jsonb_strip_nulls(jsonb_build_object(
-            '電子發票抬頭',
-            (array_agg(row_lineage order by recency)
-                filter (where invoice_title is not null))[1],
-            '客戶簡稱',
-            (array_agg(row_lineage order by recency)
-                filter (where short_name is not null))[1],
-            '地址',
-            (array_agg(row_lineage order by recency)
-                filter (where address is not null))[1]
-        )) as details_lineage,
-
-        -- the history's view of the client
-        count(*) as history_rows,
-        min(delivery_date) as first_delivery_date,
-        max(delivery_date) as last_delivery_date,
-
-        -- lineage: the latest row
-        (array_agg(source_file order by recency))[1] as source_file,
-        (array_agg(source_sheet order by recency))[1] as source_sheet,
-        (array_agg(source_row order by recency))[1] as source_row
-    from lineaged
-    group by client_code
+            '電子發票抬頭', case when invoice_title is not null then invoice_title_lineage end,
+            '客戶簡稱', case when short_name is not null then short_name_lineage end,
+            '地址', case when address is not null then address_lineage end
+        )) as details_lineage
+    from latest_details
+    -- the latest row carries the customer's lineage
+    where recency = 1
 
 )
 

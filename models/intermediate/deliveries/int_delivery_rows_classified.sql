@@ -158,7 +158,7 @@ app_rows as (
         end as identity_reason,
         case
             when app.status = 'cancelled' then 'cancelled'
-            when app.status is distinct from 'completed' then 'not_delivered'
+            when coalesce(app.status, '') <> 'completed' then 'not_delivered'
             when app.has_invalid_quantity then 'invalid_quantity'
             when app.has_negative_quantity then 'negative_quantity'
         end as content_reason
@@ -356,7 +356,8 @@ decided as (
         case
             when settled.quarantine_reason is not null then null
             when settled.is_history_primary then settled.source_file
-            when settled.source_system = 'history' and settled.is_daily
+            when
+                settled.source_system = 'history' and settled.is_daily
                 and settled.day_has_transaction then settled.day_first_source_file
             when settled.source_system = 'history' then settled.first_source_file
             when settled.paired_source_row is not null then settled.paired_source_file
@@ -365,7 +366,8 @@ decided as (
         case
             when settled.quarantine_reason is not null then null
             when settled.is_history_primary then settled.source_sheet
-            when settled.source_system = 'history' and settled.is_daily
+            when
+                settled.source_system = 'history' and settled.is_daily
                 and settled.day_has_transaction then settled.day_first_source_sheet
             when settled.source_system = 'history' then settled.first_source_sheet
             when settled.paired_source_row is not null then settled.paired_source_sheet
@@ -374,7 +376,8 @@ decided as (
         case
             when settled.quarantine_reason is not null then null
             when settled.is_history_primary then settled.source_row
-            when settled.source_system = 'history' and settled.is_daily
+            when
+                settled.source_system = 'history' and settled.is_daily
                 and settled.day_has_transaction then settled.day_first_source_row
             when settled.source_system = 'history' then settled.first_source_row
             when settled.paired_source_row is not null then settled.paired_source_row
@@ -385,8 +388,10 @@ decided as (
         coalesce(
             settled.quarantine_reason is null
             and (
-                (settled.source_system = 'history' and settled.is_history_primary
-                    and settled.items_recorded)
+                (
+                    settled.source_system = 'history' and settled.is_history_primary
+                    and settled.items_recorded
+                )
                 or (settled.source_system = 'app' and settled.paired_source_row is null)
                 or (
                     settled.source_system = 'app'

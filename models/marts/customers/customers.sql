@@ -46,7 +46,10 @@ customer_codes as (
         'legacy_app' as customer_source
     from app_first
     where
-        not exists (select 1 from master where master.client_code = app_first.client_code)
+        not exists (
+            select 1 from master
+            where master.client_code = app_first.client_code
+        )
         and not exists (
             select 1 from history_clients
             where history_clients.client_code = app_first.client_code
@@ -68,7 +71,8 @@ areas as (
 
 final as (
 
-    select
+    -- grouped by meaning, not by the kind of expression
+    select  -- noqa: ST06
         -- keys
         customer_codes.client_code,
         app_first.app_client_id,
