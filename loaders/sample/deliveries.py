@@ -260,17 +260,29 @@ def _outsiders(rng: random.Random, n: int, taken: set[int]) -> list[Outsider]:
         if code not in taken and code not in codes:
             codes.add(code)
     out: list[Outsider] = []
+    names: set[str] = set()
     for code in sorted(codes):
-        short = rng.choice(P.SHORT_NAME_HEADS) + rng.choice(P.SHORT_NAME_TAILS)
-        if rng.random() < 0.6:
-            short += rng.choice(["", "店", "二店", "總店", "分店", "(老)", "小舖"])
+        # almost every name its own: a shop name, told apart by its street or a number
+        while True:
+            short = rng.choice(P.SHORT_NAME_HEADS) + rng.choice(P.SHORT_NAME_TAILS)
+            if rng.random() < 0.85:
+                short = rng.choice(
+                    [
+                        f"{rng.choice(P.ROADS)[:2]}{short}",
+                        f"{short}{rng.choice(P.ROADS)[:2]}店",
+                        f"{short}{rng.randint(2, 99)}號",
+                    ]
+                )
+            if short not in names:
+                names.add(short)
+                break
         area = rng.choice(list(P.AREAS))
         c = Outsider(code, short + rng.choice(P.INVOICE_SUFFIXES), short, _address(rng, area))
         if rng.random() < 0.5:
             c.address = c.address.replace("臺東", "台東", 1)
-        if out and rng.random() < 0.045:
+        if out and rng.random() < 0.04:
             c.invoice_title = rng.choice(out).invoice_title  # branches share a title
-        if out and rng.random() < 0.09:
+        if out and rng.random() < 0.085:
             c.short_name = rng.choice(out).short_name
         if out and rng.random() < 0.08:
             c.address = rng.choice(out).address  # a market or building with many stalls
@@ -400,11 +412,13 @@ def plan_deliveries(
             used.add(id(hr))
             want -= 1
 
-    # 7. Rows that cannot become deliveries, each on a client that has other rows.
+    # 7. Rows that cannot become deliveries, each on a client that has other rows (and no
+    # empty cell, so the real empty-cell counts stay exact).
+    bases = [hr for hr in rows if None not in hr.cells[1:4]]
     for kind, k in q_hist.items():
         reason = HISTORY_QUARANTINE_KINDS[kind][0]
         for _ in range(k):
-            base = rng.choice(rows)
+            base = rng.choice(bases)
             rows.append(_quarantine_row(rng, base, kind, reason))
 
     rows.sort(key=lambda hr: hr.sort_key)

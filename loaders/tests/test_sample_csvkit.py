@@ -56,25 +56,43 @@ def _view(con, csv: Path) -> None:
     )
 
 
-def test_history_counts_and_sums_through_in2csv_and_duckdb(sample, tmp_path):
+def test_history_facts_through_in2csv_and_duckdb(sample, tmp_path):
+    """The history is the real export's shape (RAW_FORMATS.md section 2), read by in2csv."""
     folder, expected = sample
     con = duckdb.connect()
-    sheets = [s for s in expected["sources"] if s["file"] == HISTORY]
-    assert len(sheets) >= 2
-    for src in sheets:
-        csv = _run(
-            [str(BIN / "in2csv"), "--no-inference", "--sheet", src["sheet"], str(folder / HISTORY)],
-            tmp_path / f"{src['header_row']}-{len(src['sheet'])}.csv",
-        )
-        _view(con, csv)
-        columns = [d[0] for d in con.execute("select * from rel limit 0").description]
-        assert columns == src["headers"]
-        (rows,) = con.execute("select count(*) from rel").fetchone()
-        assert rows == src["data_rows"], src["sheet"]
-        want = _sums(expected, HISTORY, src["sheet"])
-        sums = ", ".join(f'coalesce(sum(try_cast("{c}" as double)), 0)' for c in want)
-        got = con.execute(f"select {sums} from rel").fetchone()
-        assert list(got) == pytest.approx(list(want.values())), src["sheet"]
+    [src] = [s for s in expected["sources"] if s["file"] == HISTORY]
+    assert src["sheet"] == "Sheet1"
+    csv = _run(
+        [str(BIN / "in2csv"), "--no-inference", "--sheet", "Sheet1", str(folder / HISTORY)],
+        tmp_path / "sheet1.csv",
+    )
+    _view(con, csv)
+    columns = [d[0] for d in con.execute("select * from rel limit 0").description]
+    assert columns == ["客戶", "電子發票抬頭", "客戶簡稱", "地址", "最後十次日期"]
+    (rows,) = con.execute("select count(*) from rel").fetchone()
+    assert rows == src["data_rows"] == round(349_920 * 0.01)
+    # the real file's empty cells, scaled (at least 2)
+    empty = con.execute(
+        'select count(*) filter (where "電子發票抬頭" is null), count(*) filter (where'
+        ' "客戶簡稱" is null), count(*) filter (where "地址" is null) from rel'
+    ).fetchone()
+    assert empty == (2, 12, 24)
+    # no fully duplicated row; codes: the master's but one, and the clients outside it
+    (dups,) = con.execute("select count(*) - count(distinct rel) from rel").fetchone()
+    assert dups == 0
+    (codes,) = con.execute(
+        'select count(distinct c) from (select regexp_replace(trim(translate("客戶",'
+        " '０１２３４５６７８９\u3000', '0123456789 ')), '\\.0$', '') as c from rel)"
+        " where regexp_full_match(c, '[0-9]{7}')"
+    ).fetchone()
+    by_source = expected["outcomes"]["customers"]["by_source"]
+    assert codes == by_source["client_master"] - 1 + by_source["delivery_history"]
+    # compact ROC dates from 2021-01-01 to 2025-05-28
+    first, last = con.execute(
+        "select min(d), max(d) from (select regexp_replace(\"最後十次日期\", '\\.0$', '') as d"
+        " from rel) where regexp_full_match(d, '11[0-4][0-9]{4}')"
+    ).fetchone()
+    assert (first, last) == ("1100101", "1140528")
 
 
 def test_app_deliveries_through_sql2csv_and_duckdb(sample, tmp_path):
@@ -100,6 +118,19 @@ def test_app_deliveries_through_sql2csv_and_duckdb(sample, tmp_path):
     ).fetchone()
     assert list(got) == list(want.values())
     recon = next(r for r in expected["outcomes"]["reconciliation"] if r["sheet"] == "deliveries")
-    (cancelled,) = con.execute("select count(*) from rel where status = 'cancelled'").fetchone()
-    assert cancelled == expected["outcomes"]["deliveries"]["quarantine"]["cancelled"]
-    assert recon["quarantined"] >= cancelled
+    (cancelled,) = con.execute("select count(*) from rel where status = 'CANCELLED'").fetchone()
+    (imported,) = con.execute(
+        "select count(*) from rel where notes = 'Imported from historical data'"
+    ).fetchone()
+    assert imported == recon["merged"]  # every imported delivery is a history row's twin
+    deliveries = expected["outcomes"]["deliveries"]
+    edited = deliveries["app_status_conflicts"]
+    cancelled_twins = sum(
+        1
+        for g in expected["defects"]
+        if g["kind"] == "app_status_edited"
+        for i in g["instances"]
+        if i["value"] == "CANCELLED"
+    )
+    assert cancelled == deliveries["quarantine"]["cancelled"] + cancelled_twins
+    assert recon["quarantined"] >= cancelled - cancelled_twins and edited >= cancelled_twins
