@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import sqlite3
+import unicodedata
 from datetime import date, datetime
 from pathlib import Path
 
