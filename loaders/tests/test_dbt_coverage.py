@@ -126,7 +126,7 @@ def test_codes_missing_from_the_master_are_customers_with_their_history_details(
     # never a placeholder: no invented name or address
     assert rows(
         conninfo,
-        "select count(*) from marts.customers where invoice_title like '客戶 %'"
+        "select count(*) from marts.customers where invoice_title like '客戶 %%'"
         " or address = '地址待更新'",
     ) == [(0,)]
     # rule C16 lists them for the business to confirm, each at its latest history row

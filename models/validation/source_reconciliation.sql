@@ -13,17 +13,21 @@ with
 read_rows as (
 
     select
-        source_file,
-        source_sheet,
-        raw_rows as rows_read,
         case
             when layout in ('client_master', 'app_clients') then 'customer'
             when layout in ('history_daily', 'history_transaction', 'app_deliveries')
                 then 'delivery'
             else 'unrecognised'
-        end as entity
-    from {{ ref('raw_tables') }}
-    where status <> 'not_migrated'
+        end as entity,
+        source_file,
+        source_sheet,
+        raw_rows as rows_read
+    -- the catalogue match itself, not validation.raw_tables: when rule R04 fails on that
+    -- model, dbt skips its children, and this view must still show the loss
+    from (
+        {{ raw_layout_matched(ref('stg_loader__raw_tables'), ref('raw_layouts')) }}
+    ) as catalogued
+    where role is distinct from 'not_migrated' and (layout is not null or raw_rows > 0)
 
 ),
 
