@@ -133,7 +133,7 @@ def plan_increment(
         for a in plan.app
         if a.kind == "app_only_delivery" and INCREMENT_START <= a.day <= INCREMENT_END
     ]
-    k = min(len(pending), max(2, round(len(pending) * APP_CATCH_UP_SHARE)))
+    k = min(len(pending), max(1, round(len(pending) * APP_CATCH_UP_SHARE)))
     caught: dict[int, HistoryRow] = {}
     for a in sorted(rng.sample(pending, k), key=lambda a: a.id):
         c = by_app_id[a.client_id]

@@ -136,6 +136,28 @@ delivered as (
 
 ),
 
+-- the rows whose quantities are no delivery's items: merged into a delivery whose items
+-- come from another row, or quarantined (a join, not exists: a correlated subquery over the
+-- bridge CTE runs once per item row)
+set_aside_rows as (
+
+    select
+        source_file,
+        source_sheet,
+        source_row
+    from bridge
+    where not items_from_row
+
+    union all
+
+    select
+        source_file,
+        source_sheet,
+        source_row
+    from quarantine
+
+),
+
 set_aside as (
 
     select
@@ -144,21 +166,11 @@ set_aside as (
         conformed.source_column,
         conformed.quantity
     from {{ ref('int_delivery_items_conformed') }} as conformed
-    where exists (
-        select 1 from bridge
-        where
-            not bridge.items_from_row
-            and bridge.source_file = conformed.source_file
-            and bridge.source_sheet = conformed.source_sheet
-            and bridge.source_row = conformed.source_row
-    )
-    or exists (
-        select 1 from quarantine
-        where
-            quarantine.source_file = conformed.source_file
-            and quarantine.source_sheet = conformed.source_sheet
-            and quarantine.source_row = conformed.source_row
-    )
+    inner join set_aside_rows
+        on
+            conformed.source_file = set_aside_rows.source_file
+            and conformed.source_sheet = set_aside_rows.source_sheet
+            and conformed.source_row = set_aside_rows.source_row
 
 ),
 
