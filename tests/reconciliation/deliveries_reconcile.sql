@@ -101,6 +101,8 @@ source_sums as (
                 ('{{ p }}', history."{{ p }}"){% if not loop.last %},{% endif %}
             {%- endfor %}
         ) as cells (source_column, quantity)
+    -- only the layouts that record quantities have any (the 5-column history has none)
+    where history.items_recorded
     group by history.source_file, history.source_sheet, cells.source_column
 
     union all

@@ -39,7 +39,8 @@ history_cells as (
                 ('{{ p }}', history."{{ p }}"){% if not loop.last %},{% endif %}
             {%- endfor %}
         ) as cells (history_column, quantity)
-    where cells.quantity <> 0
+    -- the 5-column history records no quantity: only its transaction layout has cells
+    where history.items_recorded and cells.quantity <> 0
 
 ),
 
