@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--increment",
         action="store_true",
         help="write only the daily-load increment of that sample (a further history workbook,"
-        " 2025-05-21 to 2025-06-20) and expected-increment.json",
+        " 2025-05-29 to 2025-06-20, in the upload layout) and expected-increment.json",
     )
     sample.set_defaults(func=_cmd_sample)
     _add_migrate_commands(sub)

@@ -12,7 +12,8 @@ with
 
 read_rows as (
 
-    select
+    -- the columns in the order of the reconciliation table
+    select  -- noqa: ST06
         case
             when layout in ('client_master', 'app_clients') then 'customer'
             when layout in ('history_daily', 'history_transaction', 'app_deliveries')
