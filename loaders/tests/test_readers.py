@@ -653,6 +653,7 @@ def sample_rows(sample: tuple[Path, dict]) -> dict[tuple[str, str], tuple[Source
     assert sorted(f.name for f in files) == [
         "2025-05 commercial client list.xlsx",
         "2025-05 commercial deliver history.xlsx",
+        "2025-07 residential client delivery plan.xlsx",
         "luckygas.db",
     ]
     assert any("~$" in n for n in notes) and any("expected.json" in n for n in notes)
