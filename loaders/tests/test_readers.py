@@ -700,7 +700,7 @@ def test_big_sheets_read_in_slices_read_the_same(
     out, _ = sample
     path = out / "2025-05 commercial deliver history.xlsx"
     with zipfile.ZipFile(path) as zf:
-        member = sheet_members(zf)["110-114年"]
+        member = sheet_members(zf)["Sheet1"]
         slices = list(xml_slices(zf, member, 20_000))
     assert len(slices) > 10
     for piece in slices:
