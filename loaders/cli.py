@@ -177,6 +177,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     else:
         report.write_xlsx(tables, out_path)
     rows = sum(len(t.rows) for t in tables[1:])
+    if tables[0].mixed:
+        _say(
+            "note: the summary's parts come from different dbt runs (rules as of each one's"
+            " latest result, the newest reconciliation recorded): its last block names them"
+        )
     out.print(
         f"wrote {escape(str(out_path))}: {len(tables) - 1} rule and reason sheets,"
         f" {rows:,} source rows to look at"
@@ -191,6 +196,15 @@ def _say(line: str) -> None:
     err.print(escape(line), soft_wrap=True)
 
 
+def _success_target(text: str) -> tuple[str, float]:
+    from loaders.migrate import parse_success_target
+
+    try:
+        return parse_success_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
     from loaders import migrate
 
@@ -200,6 +214,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         backup_dir=None if args.backup_dir is None else Path(args.backup_dir),
         verify_restore=args.verify_backup == "restore",
         arguments=["migrate", *(["--dry-run"] if args.dry_run else []), *args.paths],
+        success_target_overrides=dict(args.success_target),  # recorded with the arguments
         say=_say,
     )
     if result.migration_id is None:
@@ -244,6 +259,16 @@ def _add_migrate_commands(sub) -> None:
         help="restore the backup into a scratch database and compare counts (default),"
         " or only check that pg_restore --list lists every table",
     )
+    mig.add_argument(
+        "--success-target",
+        action="append",
+        default=[],
+        type=_success_target,
+        metavar="ENTITY=RATE",
+        help="accept this success rate for an entity in this migration instead of the plan's"
+        " (dbt_project.yml var migration_success_targets), e.g. delivery=0.995; repeatable;"
+        " recorded in validation.migrations",
+    )
     mig.set_defaults(func=_cmd_migrate)
 
     rb = sub.add_parser(
@@ -257,6 +282,93 @@ def _add_migrate_commands(sub) -> None:
         help="the migration to undo (default: the latest succeeded one not rolled back)",
     )
     rb.set_defaults(func=_cmd_rollback)
+
+
+# -- review (loaders/review.py) -------------------------------------------------------------
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from loaders import connection, review
+
+    with connection.connect(autocommit=True) as conn:
+        if args.action == "list":
+            reviews = review.current(conn, args.code)
+        else:
+            selector = review.Selector(args.file, args.sheet, args.row, args.all)
+            write = {
+                "accept": review.accept,
+                "expect-fixed": review.expect_fixed,
+                "withdraw": review.withdraw,
+            }[args.action]
+            done = write(conn, args.code, selector, note=args.note, reviewer=args.by)
+    if args.action == "list":
+        table = Table(title=f"current reviews{f' of {args.code}' if args.code else ''}")
+        for col in ("code", "file", "sheet", "row", "decision", "note", "by", "when", "now"):
+            table.add_column(col, justify="right" if col == "row" else "left")
+        for r in reviews:
+            table.add_row(
+                escape(r.code), escape(r.source_file), escape(repr(r.source_sheet)),
+                str(r.source_row), r.decision, escape(r.note or ""), escape(r.reviewer),
+                f"{r.reviewed_at:%Y-%m-%d %H:%M}", r.state,
+            )  # fmt: skip
+        out.print(table)
+        states = ", ".join(
+            f"{sum(r.state == s for r in reviews)} {s}"
+            for s in (review.STILL_MATCHING, review.OPEN_AGAIN, review.EXCEPTION_GONE)
+        )
+        out.print(f"{len(reviews)} current reviews: {states}")
+        return 0
+    n = len(done.rows)
+    what = {"accepted": "accepted", "expected_fixed": "marked expected fixed"}
+    noun = "exception" if n == 1 else "exceptions"
+    line = (
+        f"{n} {'review' if n == 1 else 'reviews'} withdrawn for {done.code}"
+        if done.decision == "withdrawn"
+        else f"{n} {noun} {what[done.decision]} for {done.code}"
+    )
+    line += f" by {done.reviewer}"
+    if n == 1 and not args.all:
+        line += f": {review.where(*done.rows[0])}"
+    if done.without_source_row:
+        line += (
+            f"; {done.without_source_row} exceptions of {done.code} name no source row"
+            " (not reviewed)"
+        )
+    out.print(escape(line), soft_wrap=True)
+    return 0
+
+
+def _add_review_commands(sub) -> None:
+    rev = sub.add_parser(
+        "review",
+        help="mark exceptions accepted or expected fixed (kept across rebuilds), or list reviews",
+    )
+    actions = rev.add_subparsers(dest="action", required=True)
+    for name, text, note in (
+        ("accept", "accept exceptions of a rule or quarantine reason (a note and --by required)",
+         "why it is accepted (required)"),
+        ("expect-fixed", "mark exceptions as expected to be fixed in the source file",
+         "what is expected (optional)"),
+        ("withdraw", "cancel the current reviews of those rows", "why (optional)"),
+    ):  # fmt: skip
+        act = actions.add_parser(name, help=text)
+        act.add_argument("code", metavar="CODE", help="rule id (C16 ...) or quarantine reason")
+        act.add_argument("--file", help="the source file, as validation.exceptions names it")
+        act.add_argument("--sheet", help="the source sheet (or SQLite table)")
+        act.add_argument("--row", type=int, help="the source row number")
+        act.add_argument(
+            "--all", action="store_true", help="every current exception of CODE instead of one row"
+        )
+        act.add_argument("--note", help=note)
+        act.add_argument("--by", metavar="NAME", help="who decides (required)")
+        act.set_defaults(func=_cmd_review)
+    lst = actions.add_parser(
+        "list", help="the current reviews, and whether each still matches its exception"
+    )
+    lst.add_argument("code", metavar="CODE", nargs="?", help="only this rule or reason")
+    lst.set_defaults(func=_cmd_review)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.set_defaults(func=_cmd_sample)
     _add_migrate_commands(sub)
+    _add_review_commands(sub)
     return parser
 
 

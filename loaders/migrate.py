@@ -22,8 +22,11 @@ migrate PATH... runs, stopping at the first checkpoint that does not hold:
    migration stopped.
 8. after-checks (target/run_results.json): no model failed; the reconciliation tests
    (customers_reconcile, deliveries_reconcile) and every error-severity test passed, among
-   them the orphan-rate gate R03 (tests/reconciliation/delivery_orphan_rate.sql). A failed
-   check is a *no-go*.
+   them the orphan-rate gate R03 (tests/reconciliation/delivery_orphan_rate.sql). Then the
+   migration metrics of the shadow build (validation.migration_metrics): each entity's
+   success rate meets its target (var migration_success_targets, the plan's; `--success-
+   target ENTITY=RATE` sets another for this migration, passed to dbt and recorded in the
+   migration's arguments). A failed check is a *no-go*.
 9. swap (`swap_in`), after a VACUUM (ANALYZE) of the shadow tables so that no autovacuum
    holds a lock on them: every shadow relation moved into its live schema in ONE transaction,
    so readers of customers and deliveries see the old tables or the new ones, never a mix.
@@ -49,7 +52,9 @@ is left out (warned, listed in the rollback row; `dbt build` recreates it). Then
 verifies: each table's row count and checksum (md5 of the sorted md5s of its rows) equal
 the migration's counts_before and checksums_before, and the set of tables is the same.
 Each rollback is one row of `validation.rollbacks`; the validation schema itself is never
-touched by the restore.
+touched by the restore (Mary's history and reviews stay), but its dbt-built tables
+(raw_tables, source_reconciliation, migration_metrics) are rebuilt on the restored tables
+(`dbt run --select path:models/validation`) so they show the restored state.
 """
 
 from __future__ import annotations
@@ -62,12 +67,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from pathlib import Path
 
 import psycopg
+import yaml
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -86,6 +93,7 @@ SHADOW_SUFFIX = (
 SWAP_LOCK_TIMEOUT = "60s"  # how long the swap waits for readers' locks before giving up
 LOCK_KEY = 0x4C47_4D49  # pg_advisory_lock key: one migrate or rollback at a time per database
 PROJECT_DIR = Path(__file__).resolve().parents[1]  # the dbt project (dbt_project.yml)
+SUCCESS_TARGETS_VAR = "migration_success_targets"  # dbt var: the plan's target per entity
 
 DDL = """
 create schema if not exists validation;
@@ -144,6 +152,44 @@ class Timings:
     swap: float = 0.0  # the one transaction readers may wait on
 
 
+@dataclass(frozen=True)
+class Metric:
+    """One row of validation.migration_metrics: an entity, or one source of it."""
+
+    entity: str
+    level: str  # entity or source
+    source_file: str | None
+    source_sheet: str | None
+    source_rows: int
+    final: int
+    merged: int
+    quarantined: int
+    set_aside: int
+    success_rate: Decimal | None  # None: nothing left to measure
+    target: Decimal
+    meets_target: bool
+
+    @property
+    def measured(self) -> int:
+        """The denominator: source rows less the rows set aside."""
+        return self.source_rows - self.set_aside
+
+    def shown(self) -> str:
+        """`delivery 99.584 % of 5,289 rows (target 99.9 %)`, the rate truncated, not rounded,
+        so that a rate below its target never reads as equal to it."""
+        name = (
+            self.entity
+            if self.level == "entity"
+            else f"{self.source_sheet!r} of {self.source_file}"
+        )
+        if self.success_rate is None:
+            return f"{name}: no row to measure (target {percent(self.target)})"
+        return (
+            f"{name} {percent(self.success_rate, 3)} of {self.measured:,} rows"
+            f" (target {percent(self.target)})"
+        )
+
+
 @dataclass
 class MigrationResult:
     migration_id: int | None
@@ -151,6 +197,7 @@ class MigrationResult:
     counts_before: dict[str, int] = field(default_factory=dict)
     counts_after: dict[str, int] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
+    metrics: list[Metric] = field(default_factory=list)  # the shadow build's, entity level
 
 
 @dataclass
@@ -272,6 +319,57 @@ def _finish(conn: psycopg.Connection, mid: int, outcome: str, message: str, **co
         _update(conn, mid, outcome=outcome, message=message or None, **cols)
 
 
+# -- success targets -------------------------------------------------------------------
+
+
+def percent(rate: Decimal | float, places: int | None = None) -> str:
+    """0.99584 -> `99.584 %` (`places` decimals, truncated), 1 -> `100 %`, 0.999 -> `99.9 %`."""
+    value = Decimal(str(rate)) * 100
+    if places is not None:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_DOWN)
+    else:
+        value = value.normalize()
+    return f"{value:f} %"
+
+
+def project_success_targets() -> dict[str, float]:
+    """The plan's success target per entity: var migration_success_targets of dbt_project.yml."""
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    return {str(k): float(v) for k, v in project["vars"][SUCCESS_TARGETS_VAR].items()}
+
+
+def parse_success_target(text: str) -> tuple[str, float]:
+    """`ENTITY=RATE` (RATE a fraction, 0 to 1: delivery=0.995) -> (entity, rate);
+    ValueError with the reason otherwise."""
+    entity, sep, rate = text.partition("=")
+    if not sep or not entity.strip():
+        raise ValueError(f"{text!r} is not ENTITY=RATE (such as delivery=0.995)")
+    try:
+        value = Decimal(rate.strip())
+    except InvalidOperation:
+        raise ValueError(f"{rate!r} is not a number (a rate between 0 and 1)") from None
+    if not value.is_finite() or not 0 <= value <= 1:
+        raise ValueError(f"{rate!r} is not a rate between 0 and 1 (99.5 % is 0.995)")
+    return entity.strip(), float(value)
+
+
+def success_targets(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """The plan's targets with `overrides` (from --success-target) applied; UserError for an
+    entity the plan has no target for."""
+    targets = project_success_targets()
+    unknown = sorted(set(overrides or {}) - set(targets))
+    if unknown:
+        raise UserError(
+            f"--success-target: no entity {', '.join(unknown)} (the entities: {', '.join(targets)})"
+        )
+    return {**targets, **(overrides or {})}
+
+
+def success_target_arguments(overrides: Mapping[str, float] | None) -> list[str]:
+    """The overrides as the command line writes them, for validation.migrations."""
+    return [a for e, r in (overrides or {}).items() for a in ("--success-target", f"{e}={r}")]
+
+
 # -- inputs ------------------------------------------------------------------------------
 
 
@@ -388,21 +486,13 @@ def dbt_target_dir(env: dict[str, str]) -> Path:
     return path if path.is_absolute() else PROJECT_DIR / path
 
 
-def run_dbt_build(env: dict[str, str], log: Path) -> tuple[int, str]:
-    """`dbt build` of the project into the shadow schemas; its output to `log`;
-    (exit code, summary line)."""
+def run_dbt(args: Sequence[str], env: dict[str, str], log: Path) -> tuple[int, str]:
+    """One dbt command of the project, its output to `log`; (exit code, summary)."""
     venv_dbt = Path(sys.executable).parent / "dbt"  # the dbt installed beside loaders
     dbt = venv_dbt if venv_dbt.exists() else Path(shutil.which("dbt") or "dbt")
     with log.open("w", encoding="utf-8") as out:
         code = subprocess.run(
-            [
-                str(dbt),
-                "build",
-                "--project-dir",
-                str(PROJECT_DIR),
-                "--vars",
-                json.dumps({"schema_suffix": SHADOW_SUFFIX}),
-            ],
+            [str(dbt), *args, "--project-dir", str(PROJECT_DIR)],
             env=env,
             cwd=PROJECT_DIR,
             stdout=out,
@@ -412,6 +502,35 @@ def run_dbt_build(env: dict[str, str], log: Path) -> tuple[int, str]:
     text = log.read_text(encoding="utf-8", errors="replace")
     done = re.findall(r"Done\. (PASS=\d+ .*TOTAL=\d+)", text)
     return code, done[-1] if done else ""
+
+
+def run_dbt_build(
+    env: dict[str, str], log: Path, targets: Mapping[str, float] | None = None
+) -> tuple[int, str]:
+    """`dbt build` of the project into the shadow schemas, with the success `targets` (all
+    of them: --vars replaces a dict var whole); its output to `log`; (exit code, summary)."""
+    variables: dict = {"schema_suffix": SHADOW_SUFFIX}
+    if targets:
+        variables[SUCCESS_TARGETS_VAR] = dict(targets)
+    return run_dbt(["build", "--vars", json.dumps(variables)], env, log)
+
+
+def rebuild_validation(target: connection.Target, say: Say) -> str | None:
+    """After a restore: rebuild the validation models (raw_tables, source_reconciliation,
+    migration_metrics: tables computed from the restored raw and marts, which the backup
+    does not hold), so Mary's record shows the restored state and the hook records its
+    reconciliation. None, or what went wrong (the restore itself stands)."""
+    with tempfile.TemporaryDirectory(prefix="luckygas-dbt-") as tmp:
+        env = dbt_environment(target, Path(tmp))
+        log = Path(tmp) / "dbt.log"
+        code, summary = run_dbt(["run", "--select", "path:models/validation"], env, log)
+        if code == 0:
+            say(f"validation rebuilt on the restored tables: {summary or 'done'}")
+            return None
+        tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
+    problem = "validation models not rebuilt (run `dbt build`): " + " | ".join(tail)
+    say(f"note: {problem}")
+    return problem
 
 
 def check_run_results(target_dir: Path, since: float) -> list[str]:
@@ -479,6 +598,62 @@ def unaccounted_tables(conn: psycopg.Connection) -> list[str]:
     return found
 
 
+def shadow_metrics(conn: psycopg.Connection) -> list[Metric]:
+    """validation.migration_metrics of the shadow build: entities first, then their sources."""
+    name = f"validation{SHADOW_SUFFIX}.migration_metrics"
+    if not conn.execute("select to_regclass(%s)", (name,)).fetchone()[0]:
+        raise NoGo(f"{name} was not built: the success rates could not be measured")
+    rows = conn.execute(
+        sql.SQL(
+            "select entity, level, source_file, source_sheet, source_rows, final, merged,"
+            " quarantined, set_aside, success_rate, target, meets_target from {}"
+            " order by entity, level, source_file, source_sheet"
+        ).format(sql.Identifier(*name.split(".")))
+    ).fetchall()
+    return [Metric(*r) for r in rows]
+
+
+def largest_reasons(conn: psycopg.Connection, entity: str, n: int = 2) -> list[tuple[str, int]]:
+    """The `n` quarantine reasons with the most rows of `entity` in the shadow build, among
+    those that count against the success rate (not set aside): (reason, rows)."""
+    quarantine = sql.Identifier(f"marts{SHADOW_SUFFIX}", f"{entity}_quarantine")
+    reasons = sql.Identifier(f"reference{SHADOW_SUFFIX}", "quarantine_reasons")
+    return conn.execute(
+        sql.SQL(
+            "select q.reason, count(*) from {} as q left join {} as r on r.reason = q.reason"
+            " where not coalesce(r.set_aside, false) group by q.reason"
+            " order by count(*) desc, q.reason limit %s"
+        ).format(quarantine, reasons),
+        (n,),
+    ).fetchall()
+
+
+def below_target(conn: psycopg.Connection, metrics: Sequence[Metric]) -> list[str]:
+    """A no-go reason per entity below its target: its rate, the target and the two largest
+    quarantine reasons that count against it."""
+    found = []
+    for m in metrics:
+        if m.level != "entity" or m.meets_target:
+            continue
+        if m.success_rate is None:
+            found.append(f"{m.entity}: no source row to migrate, success cannot be measured")
+            continue
+        reasons = largest_reasons(conn, m.entity)
+        found.append(
+            f"{m.entity}: success rate {percent(m.success_rate, 3)}"
+            f" ({m.final + m.merged:,} of {m.measured:,} rows final or merged,"
+            f" {m.set_aside:,} set aside) is below its target {percent(m.target)}"
+            + (
+                "; largest quarantine reasons: "
+                + ", ".join(f"{reason} {count:,}" for reason, count in reasons)
+                if reasons
+                else ""
+            )
+            + f" (to accept a lower rate for this migration: --success-target {m.entity}=RATE)"
+        )
+    return found
+
+
 # -- migrate -----------------------------------------------------------------------------
 
 
@@ -489,6 +664,7 @@ def migrate(
     backup_dir: Path | None = None,
     verify_restore: bool = True,
     arguments: Sequence[str] = (),
+    success_target_overrides: Mapping[str, float] | None = None,
     say: Say = print,
 ) -> MigrationResult:
     """Run the checkpoints; raise NoGo / Failed / UserError at the first that fails.
@@ -496,8 +672,13 @@ def migrate(
     Until the swap (step 9) the live staging, intermediate, marts, reference and
     validation relations are not touched: dbt builds into the shadow schemas. A stop after
     the load undoes the load (raw restored from the backup), so a stopped migration leaves
-    every table as it was."""
+    every table as it was. `success_target_overrides` ({entity: rate}) replace the plan's
+    targets for this migration; they are appended to `arguments` in validation.migrations,
+    so that accepting a lower rate is on record."""
     paths = [Path(p) for p in paths]
+    targets = success_targets(success_target_overrides)
+    arguments = [*arguments, *success_target_arguments(success_target_overrides)]
+    shown_targets = ", ".join(f"{e} {percent(r)}" for e, r in targets.items())
     backup_dir = Path(backup_dir) if backup_dir is not None else default_backup_dir()
     target = connection.resolve()
     say(f"[1/9] server: {target.description}")
@@ -513,8 +694,9 @@ def migrate(
             say(f"plan (dry run, nothing written): back up schemas {', '.join(present) or '(none)'}"
                 f" ({len(counts)} tables, {sum(counts.values()):,} rows) into {backup_dir};"
                 f" verify it; load {len(files)} files; dbt build into the shadow schemas"
-                f" (*{SHADOW_SUFFIX}) in {PROJECT_DIR}; check reconciliation, orphan rate and"
-                " error tests; swap the shadow relations in; record counts")  # fmt: skip
+                f" (*{SHADOW_SUFFIX}) in {PROJECT_DIR}; check reconciliation, orphan rate,"
+                f" error tests and success rates (targets: {shown_targets}); swap the shadow"
+                " relations in; record counts")  # fmt: skip
             if nogo:
                 raise NoGo(f"no-go: {nogo}")
             say("go: every input is present and readable")
@@ -595,7 +777,7 @@ def migrate(
             with tempfile.TemporaryDirectory(prefix="luckygas-dbt-") as tmp:
                 env = dbt_environment(target, Path(tmp))
                 started = time.time() - 1
-                code, summary = run_dbt_build(env, log)
+                code, summary = run_dbt_build(env, log, targets)
                 result.timings.dbt = time.perf_counter() - t
                 if code != 0 and not summary:
                     raise UserError(f"dbt build exited {code} (no summary); see {log}")
@@ -611,8 +793,17 @@ def migrate(
                 raise NoGo("; ".join(unaccounted_tables(conn) + problems))
             if code != 0:
                 raise UserError(f"dbt build exited {code} ({summary}); see {log}")
+            metrics = shadow_metrics(conn)
+            result.metrics = [m for m in metrics if m.level == "entity"]
+            say("      success rates: " + "; ".join(m.shown() for m in result.metrics))
+            for m in metrics:
+                if m.level == "source" and not m.meets_target:
+                    say(f"      note: source below its entity's target: {m.shown()}")
+            short = below_target(conn, metrics)
+            if short:
+                raise NoGo("; ".join(short))
             say("[8/9] after-checks: reconciliation exact, orphan rate within the threshold,"
-                " no error test failing")  # fmt: skip
+                " no error test failing, every entity's success rate meets its target")  # fmt: skip
 
             step = "vacuum"
             t_vacuum = time.perf_counter()
@@ -645,7 +836,16 @@ def migrate(
                 message += "; " + _stop(conn, target, mid, loaded, schemas, major, say)
                 _finish(conn, mid, "failed", message)
             raise
-        _finish(conn, mid, "succeeded", "", counts_after=result.counts_after)
+        plan = project_success_targets()
+        accepted = [
+            f"{m.entity} {percent(m.success_rate, 3)} accepted with --success-target"
+            f" {m.entity}={targets[m.entity]} (the plan's target: {percent(plan[m.entity])})"
+            for m in result.metrics
+            if targets[m.entity] != plan[m.entity]
+            and m.success_rate is not None
+            and m.success_rate < Decimal(str(plan[m.entity]))
+        ]
+        _finish(conn, mid, "succeeded", "; ".join(accepted), counts_after=result.counts_after)
         return result
 
 
@@ -942,6 +1142,12 @@ def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
             if problems:
                 raise UserError(
                     f"rollback {rid} restored but does not verify: {'; '.join(problems)}"
+                )
+            problem = rebuild_validation(target, say)
+            if problem:
+                conn.execute(
+                    "update validation.rollbacks set message = %s where rollback_id = %s",
+                    (problem, rid),
                 )
         except (UserError, psycopg.Error, OSError) as exc:
             if not isinstance(exc, UserError) or "does not verify" not in str(exc):

@@ -34,7 +34,13 @@ _GREG_SEPARATED = re.compile(
     r"([0-9]{4})([/.-])([0-9]{1,2})\2([0-9]{1,2})"
     r"(?:[ T][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)?"
 )
-_CHINESE = re.compile(r"(?:民國)?([0-9]{1,3})年([0-9]{1,2})月([0-9]{1,2})日")
+# Chinese: spaces may stand between the parts (after 民國, on either side of 年 and 月, before
+# 日), never inside a number or inside 民國. `[ ]` is a space after NFKC, which also maps the
+# ideographic space U+3000, the no-break space and U+2000-U+200A to it; other white space
+# (a tab, a line break) between the parts stays unparseable.
+_CHINESE = re.compile(
+    r"(?:民國[ ]*)?([0-9]{1,3})[ ]*年[ ]*([0-9]{1,2})[ ]*月[ ]*([0-9]{1,2})[ ]*日"
+)
 # In the order parse() tries them (they are disjoint: the year's digit count and the
 # separators tell them apart, so the order only documents precedence).
 PATTERNS = (_GREG_COMPACT, _ROC_COMPACT, _GREG_SEPARATED, _ROC_SEPARATED, _CHINESE)

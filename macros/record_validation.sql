@@ -2,20 +2,27 @@
     The on-run-end hook: after every dbt command, append to schema validation what Mary
     needs to see which rules failed on which source rows, run after run:
 
-    validation.runs            one row per dbt invocation (id, command, when, counts)
+    validation.runs            one row per dbt invocation (id, command, when, counts, and
+                               reconciliation_note: why a run recorded no reconciliation)
     validation.rule_results    one row per business rule tested in the run (seeds/business_rules.csv:
                                tests with meta rule_id): rows checked, rows failing, status
     validation.exceptions      one row per failing source row per rule (the test's failing rows,
-                               with lineage and the offending value) and per quarantined row
-                               (customer_quarantine, delivery_quarantine; the reason is the code)
-    validation.reconciliation  validation.source_reconciliation (rows read, final, merged,
-                               quarantined, difference per source), copied per run
+                               whole) and per quarantined row (customer_quarantine,
+                               delivery_quarantine; the reason is the code): file, sheet, row,
+                               layout, the model's column and value, and the source header and
+                               cell as written (the column map, seeds/source_columns.csv), the
+                               row as jsonb and its fingerprint
+    validation.reconciliation  validation.source_reconciliation, copied per run that built it
+    validation.reviews         Mary's decisions (`luckygas review`), never written here
 
     History is kept: nothing is updated or deleted, every row carries its run_id (dbt's
-    invocation_id). The views validation.rule_status (each rule's latest result) and
-    validation.latest_exceptions (each rule's failing rows as of its latest result, and the
-    newest quarantine) are what Mary reads first.
-    Quarantined rows and reconciliation are recorded by runs that build or test the marts.
+    invocation_id). The views, recreated after every run so no `drop ... cascade` of dbt's
+    can take them for good: validation.rule_status (each rule's latest result, and
+    review_status), validation.latest_exceptions (each rule's failing rows as of its latest
+    result and the newest quarantine, with the current review of each), validation.
+    current_reviews and validation.latest_reconciliation (the newest recorded, with its run).
+    A test may return column_name, value, source_header, source_value (what the exception
+    names) and review_basis (what a review of its row is about) beside the row.
 -#}
 {% macro record_validation(results) -%}
     {%- if not execute -%}
@@ -28,9 +35,19 @@
         {%- for row in run_query(
             'select rule_id, entity, severity, column_name, description_zh, description_en from '
             ~ catalogue).rows -%}
-            {%- do rules.update({row[0]: row}) -%}
+            {%- do rules.update({row[0]: {
+                'entity': row[1], 'severity': row[2], 'column_name': row[3],
+                'description_zh': row[4], 'description_en': row[5]}}) -%}
         {%- endfor -%}
     {%- endif -%}
+    {#- the column map (seeds/source_columns.csv) and the raw tables' layouts: where a model
+        column comes from, to name the source header and the cell as written -#}
+    {%- set column_map = validation_relation('source_columns') -%}
+    {%- set raw_tables = validation_relation('raw_tables') -%}
+    {%- set products = validation_relation('products') -%}
+    {%- set reconciliation_built = results
+        | selectattr('node.name', 'equalto', 'source_reconciliation')
+        | selectattr('status', 'equalto', 'success') | list | length > 0 -%}
 
     create schema if not exists validation;
 
@@ -94,7 +111,43 @@
         recorded_at timestamptz not null default now()
     );
 
-    insert into validation.runs (run_id, command, target, started_at, nodes, failed, warned)
+    -- columns added after the first release: a database built before keeps its history
+    alter table validation.runs add column if not exists reconciliation_note text;
+    alter table validation.exceptions add column if not exists source_header text;
+    alter table validation.exceptions add column if not exists source_value text;
+    alter table validation.exceptions add column if not exists layout text;
+    alter table validation.exceptions add column if not exists fingerprint text;
+
+    -- Mary's decisions on exceptions, kept across rebuilds: append-only, the newest row per
+    -- (code, file, sheet, row) is the current one; it applies while the exception's
+    -- fingerprint is the one she saw (a changed source row is open again)
+    create table if not exists validation.reviews (
+        review_id bigserial primary key,
+        code text not null,
+        source_file text not null,
+        source_sheet text not null,
+        source_row integer not null,
+        fingerprint text not null,
+        decision text not null check (decision in ('accepted', 'expected_fixed', 'withdrawn')),
+        note text,
+        reviewer text not null,
+        reviewed_at timestamptz not null default now()
+    );
+    alter table validation.reviews add column if not exists review_key text;
+    create index if not exists reviews_source
+        on validation.reviews (code, source_file, source_sheet, source_row);
+
+    -- the row as the pipeline read it, without what changes on every load (load ids)
+    create or replace function validation.record_fingerprint(record jsonb) returns text
+    language sql immutable as $fingerprint$
+        select md5(coalesce(jsonb_object_agg(field.key, field.value), '{}'::jsonb)::text)
+        from jsonb_each(record) as field
+        where field.key not like '%load\_id' and field.key not like '%loaded\_at'
+    $fingerprint$;
+
+    insert into validation.runs (
+        run_id, command, target, started_at, nodes, failed, warned, reconciliation_note
+    )
     values (
         '{{ run_id }}',
         '{{ flags.WHICH }}',
@@ -102,7 +155,13 @@
         '{{ run_started_at }}',
         {{ results | length }},
         {{ results | selectattr('status', 'in', ['fail', 'error']) | list | length }},
-        {{ results | selectattr('status', 'equalto', 'warn') | list | length }}
+        {{ results | selectattr('status', 'equalto', 'warn') | list | length }},
+        {%- if reconciliation_built %}
+        null
+        {%- else %}
+        'not recorded: this command did not build validation.source_reconciliation (the latest'
+        ' reconciliation is in validation.latest_reconciliation, with the run it comes from)'
+        {%- endif %}
     )
     on conflict (run_id) do nothing;
 
@@ -110,7 +169,8 @@
         if result.node.resource_type == 'test' and result.node.config.meta.get('rule_id') -%}
         {%- set node = result.node -%}
         {%- set rule_id = node.config.meta['rule_id'] -%}
-        {%- set unknown = [rule_id, none, node.config.severity | lower, none, none, none] -%}
+        {%- set unknown = {'entity': none, 'severity': node.config.severity | lower,
+            'column_name': none, 'description_zh': none, 'description_en': none} -%}
         {%- set rule = rules.get(rule_id, unknown) -%}
         {%- set models = [] -%}
         {%- for dependency in node.depends_on.nodes if dependency.startswith('model.') -%}
@@ -140,10 +200,10 @@
             '{{ run_id }}',
             '{{ rule_id }}',
             '{{ node.name }}',
-            {{ validation_literal(rule[1]) }},
-            {{ validation_literal(rule[2]) }},
-            {{ validation_literal(rule[4]) }},
-            {{ validation_literal(rule[5]) }},
+            {{ validation_literal(rule.entity) }},
+            {{ validation_literal(rule.severity) }},
+            {{ validation_literal(rule.description_zh) }},
+            {{ validation_literal(rule.description_en) }},
             {{ validation_literal(checked.identifier if checked is not none else none) }},
             {{ counts | join(' + ') if counts else 'null' }},
             {{ result.failures if result.failures is not none else 'null' }},
@@ -152,37 +212,77 @@
         on conflict do nothing;
 
         {% if result.status in ['fail', 'warn'] and result.failures -%}
+        {%- set model_name = checked.identifier if checked is not none else none -%}
+        {%- set rule_column = rule.column_name -%}
         insert into validation.exceptions (
             run_id, kind, code, severity, entity, source_file, source_sheet, source_row,
-            column_name, value, client_code, record_key, record
+            column_name, value, source_header, source_value, layout, client_code, record_key,
+            record, fingerprint
         )
         select
             '{{ run_id }}',
             'rule',
             '{{ rule_id }}',
-            {{ validation_literal(rule[2]) }},
-            {{ validation_literal(rule[1]) }},
+            {{ validation_literal(rule.severity) }},
+            {{ validation_literal(rule.entity) }},
             failing.j ->> 'source_file',
             failing.j ->> 'source_sheet',
             (failing.j ->> 'source_row')::integer,
-            {{ validation_literal(rule[3]) }},
-            {% if rule[3] and '*' in rule[3] -%}
+            coalesce(failing.j ->> 'column_name', {{ validation_literal(rule_column) }}),
+            {% if rule_column and '*' in rule_column and rule_column != '*' -%}
             {#- a rule over several columns (*_word): every one that holds a value -#}
-            {%- set pattern = rule[3] | replace('_', '\\_') | replace('*', '%') -%}
+            {%- set pattern = rule_column | replace('_', '\\_') | replace('*', '%') -%}
             (
                 select string_agg(field.key || '=' || field.value, '; ' order by field.key)
                 from jsonb_each_text(failing.j) as field
                 where field.key like {{ validation_literal(pattern) }} and field.value is not null
             ),
+            coalesce(failing.j ->> 'source_header', (
+                select string_agg(
+                    coalesce({{ validation_header(column_map, 'failing.layout',
+                        validation_literal(model_name ~ '.') ~ ' || field.key') }}, field.key),
+                    '; ' order by field.key)
+                from jsonb_each_text(failing.j) as field
+                where field.key like {{ validation_literal(pattern) }} and field.value is not null
+            )),
+            coalesce(failing.j ->> 'source_value', (
+                select string_agg(
+                    coalesce({{ validation_header(column_map, 'failing.layout',
+                        validation_literal(model_name ~ '.') ~ ' || field.key') }}, field.key)
+                    || '=' || field.value,
+                    '; ' order by field.key)
+                from jsonb_each_text(failing.j) as field
+                where field.key like {{ validation_literal(pattern) }} and field.value is not null
+            )),
             {%- else %}
-            failing.j ->> {{ validation_literal(rule[3]) }},
+            coalesce(failing.j ->> 'value', failing.j ->> {{ validation_literal(rule_column) }}),
+            {%- set model_column = validation_literal(model_name ~ '.') ~ ' || coalesce('
+                ~ "failing.j ->> 'column_name', " ~ validation_literal(rule_column) ~ ')' %}
+            coalesce(failing.j ->> 'source_header',
+                {{ validation_header(column_map, 'failing.layout', model_column) }}),
+            coalesce(
+                failing.j ->> 'source_value',
+                {{ validation_header(column_map, 'failing.layout', model_column, 'failing.j') }},
+                failing.j ->> 'value',
+                failing.j ->> {{ validation_literal(rule_column) }}
+            ),
             {%- endif %}
+            failing.layout,
             failing.j ->> 'client_code',
             coalesce(failing.j ->> 'delivery_key', failing.j ->> 'client_code'),
-            failing.j
+            failing.j,
+            {#- a test may name what a review of its row is about (review_basis): the
+                customer's details for C16, not its delivery counts -#}
+            validation.record_fingerprint(coalesce(failing.j -> 'review_basis', failing.j))
         from (
-            select to_jsonb(tested) as j
-            from ({{ node.compiled_code }}) as tested
+            select
+                rows.j,
+                {{ validation_layout(raw_tables, "rows.j ->> 'source_file'",
+                    "rows.j ->> 'source_sheet'") }} as layout
+            from (
+                select to_jsonb(tested) as j
+                from ({{ node.compiled_code }}) as tested
+            ) as rows
         ) as failing;
         {%- endif %}
     {% endfor %}
@@ -195,42 +295,94 @@
     {% if marts_touched and customer_quarantine is not none -%}
     insert into validation.exceptions (
         run_id, kind, code, severity, entity, source_file, source_sheet, source_row,
-        column_name, value, client_code, record_key, record
+        column_name, value, source_header, source_value, layout, client_code, record_key,
+        record, fingerprint
     )
     select
         '{{ run_id }}', 'quarantine', q.reason, 'error', 'customer',
         q.source_file, q.source_sheet, q.source_row,
-        case when q.source_system = 'legacy_app' then 'client_code' else '客戶' end,
-        q.client_code_raw, null, q.client_code_raw, to_jsonb(q)
-    from {{ customer_quarantine }} as q;
+        'client_code',
+        q.client_code_raw,
+        coalesce(
+            {{ validation_header(column_map, 'q.table_layout', "'customers.client_code'") }},
+            case when q.source_system = 'legacy_app' then 'client_code' else '客戶' end
+        ),
+        q.client_code_raw,
+        q.table_layout,
+        null, q.client_code_raw, q.j, validation.record_fingerprint(q.j)
+    from (
+        select
+            quarantined.*,
+            to_jsonb(quarantined) as j,
+            {{ validation_layout(raw_tables, 'quarantined.source_file',
+                'quarantined.source_sheet') }} as table_layout
+        from {{ customer_quarantine }} as quarantined
+    ) as q;
     {%- endif %}
     {% if marts_touched and delivery_quarantine is not none -%}
     insert into validation.exceptions (
         run_id, kind, code, severity, entity, source_file, source_sheet, source_row,
-        column_name, value, client_code, record_key, record
+        column_name, value, source_header, source_value, layout, client_code, record_key,
+        record, fingerprint
     )
     select
         '{{ run_id }}', 'quarantine', q.reason, 'error', 'delivery',
         q.source_file, q.source_sheet, q.source_row,
-        case
-            when q.reason like 'date%' and q.source_system = 'app' then 'scheduled_date'
-            when q.reason like 'date%' and q.layout = 'history_daily' then '最後十次日期'
-            when q.reason like 'date%' then '交易日期'
-            when q.reason like '%quantity' then 'quantities'
-            when q.reason in ('cancelled', 'not_delivered') then 'status'
-            when q.source_system = 'app' then 'client_id'
-            else '客戶'
-        end,
-        case
-            when q.reason like 'date%' then q.delivery_date_raw
-            when q.reason like '%quantity' then q.quantities
-            when q.reason in ('cancelled', 'not_delivered') then q.app_status
-            else q.client_code_raw
-        end,
-        q.client_code, q.client_code_raw, to_jsonb(q)
-    from {{ delivery_quarantine }} as q;
+        q.model_column,
+        q.value,
+        coalesce(
+            {{ validation_header(column_map, 'q.table_layout', "'deliveries.' || q.model_column") }},
+            {%- if products is not none %}
+            case when q.model_column = 'quantities' then (
+                select string_agg(coalesce(item.header, item.code), ', ' order by item.code)
+                from {{ validation_items('q', products) }} as item
+            ) end,
+            {%- endif %}
+            case
+                when q.model_column = 'delivery_date' and q.table_layout = 'history_daily'
+                    then '最後十次日期'
+                when q.model_column = 'delivery_date' and q.source_system = 'app'
+                    then 'scheduled_date'
+                when q.model_column = 'delivery_date' then '交易日期'
+                when q.model_column = 'app_status' then 'status'
+                when q.source_system = 'app' then 'client_id'
+                else '客戶'
+            end
+        ),
+        {%- if products is not none %}
+        case when q.model_column = 'quantities' then (
+            select string_agg(coalesce(item.header, item.code) || '=' || item.quantity, ', '
+                order by item.code)
+            from {{ validation_items('q', products) }} as item
+        ) else q.value end,
+        {%- else %}
+        q.value,
+        {%- endif %}
+        q.table_layout,
+        q.client_code, q.client_code_raw, q.j, validation.record_fingerprint(q.j)
+    from (
+        select
+            quarantined.*,
+            to_jsonb(quarantined) as j,
+            {{ validation_layout(raw_tables, 'quarantined.source_file',
+                'quarantined.source_sheet') }} as table_layout,
+            case
+                when quarantined.reason like 'date%' then 'delivery_date'
+                when quarantined.reason like '%quantity' then 'quantities'
+                when quarantined.reason in ('cancelled', 'not_delivered') then 'app_status'
+                else 'client_code'
+            end as model_column,
+            case
+                when quarantined.reason like 'date%' then quarantined.delivery_date_raw
+                when quarantined.reason like '%quantity' then quarantined.quantities
+                when quarantined.reason in ('cancelled', 'not_delivered')
+                    then quarantined.app_status
+                else quarantined.client_code_raw
+            end as value
+        from {{ delivery_quarantine }} as quarantined
+    ) as q;
     {%- endif %}
-    {% if marts_touched and reconciliation is not none -%}
+    {% if reconciliation_built and reconciliation is not none -%}
     insert into validation.reconciliation (
         run_id, entity, source_file, source_sheet, rows_read, final, merged, quarantined, difference
     )
@@ -240,26 +392,85 @@
     from {{ reconciliation }};
     {%- endif %}
 
-    create or replace view validation.rule_status as
-    select distinct on (rule_id) *
-    from validation.rule_results
-    order by rule_id, checked_at desc, test_name;
+    -- each review as it stands: the newest decision per code and review key (a rule's
+    -- record, wherever its row is now; or a quarantined source row)
+    create or replace view validation.current_reviews as
+    select distinct on (code, current_key) *
+    from (
+        select
+            reviews.*,
+            coalesce(
+                reviews.review_key,
+                {{ validation_row_key('reviews') }}
+            ) as current_key
+        from validation.reviews as reviews
+    ) as keyed
+    order by code, current_key, reviewed_at desc, review_id desc;
 
-    -- each rule's failing rows from its latest result, and the newest quarantine
+    -- each rule's failing rows from its latest result, and the newest quarantine; with
+    -- Mary's decision on the row while it is the row she reviewed
     create or replace view validation.latest_exceptions as
-    select exceptions.*
-    from validation.exceptions as exceptions
-    inner join validation.rule_status as status
-        on exceptions.run_id = status.run_id and exceptions.code = status.rule_id
-    where exceptions.kind = 'rule'
-    union all
-    select *
-    from validation.exceptions
-    where kind = 'quarantine' and run_id = (
-        select run_id from validation.exceptions
-        where kind = 'quarantine'
-        order by recorded_at desc
-        limit 1
+    with latest as (
+        select exceptions.*
+        from validation.exceptions as exceptions
+        inner join (
+            select distinct on (rule_id) run_id, rule_id
+            from validation.rule_results
+            order by rule_id, checked_at desc, test_name
+        ) as status
+            on exceptions.run_id = status.run_id and exceptions.code = status.rule_id
+        where exceptions.kind = 'rule'
+        union all
+        select *
+        from validation.exceptions
+        where kind = 'quarantine' and run_id = (
+            select run_id from validation.exceptions
+            where kind = 'quarantine'
+            order by recorded_at desc
+            limit 1
+        )
+    )
+    select
+        latest.*,
+        reviews.decision as review_decision,
+        reviews.note as review_note,
+        reviews.reviewer,
+        reviews.reviewed_at,
+        {{ validation_review_key('latest') }} as review_key
+    from latest
+    left join validation.current_reviews as reviews
+        on
+            latest.code = reviews.code
+            and {{ validation_review_key('latest') }} = reviews.current_key
+            and latest.fingerprint = reviews.fingerprint
+            and reviews.decision <> 'withdrawn';
+
+    -- each rule's latest result; a warn rule whose every failing row Mary accepted reads
+    -- as accepted
+    create or replace view validation.rule_status as
+    select
+        status.*,
+        case
+            when status.status = 'warn' and not exists (
+                select 1 from validation.latest_exceptions as open_rows
+                where
+                    open_rows.kind = 'rule' and open_rows.code = status.rule_id
+                    and open_rows.review_decision is distinct from 'accepted'
+            ) then 'accepted'
+        end as review_status
+    from (
+        select distinct on (rule_id) *
+        from validation.rule_results
+        order by rule_id, checked_at desc, test_name
+    ) as status;
+
+    -- the newest reconciliation recorded, with the run it comes from
+    create or replace view validation.latest_reconciliation as
+    select runs.finished_at as run_finished_at, runs.command, reconciliation.*
+    from validation.reconciliation as reconciliation
+    inner join validation.runs as runs on reconciliation.run_id = runs.run_id
+    where reconciliation.run_id = (
+        select run_id from validation.reconciliation order by recorded_at desc limit 1
     );
 {%- endmacro %}
 
@@ -283,4 +494,85 @@
     {%- else -%}
         '{{ value | string | replace("'", "''") }}'
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The source headers a model column comes from, for a row of the given layout: the
+    column map's source_header of each of the layout's columns whose mart_columns name
+    `model_column_sql` (an SQL text expression: 'customers.area_code'), joined by ' / '.
+    With `row_json`, the cells as written instead: the row's value of each such column's
+    as_written model column. null when there is no map. -#}
+{% macro validation_header(column_map, layout_sql, model_column_sql, row_json=none) -%}
+    {%- if column_map is none -%}
+        null::text
+    {%- else -%}
+        (
+            select string_agg(
+                {%- if row_json is none %}
+                mapped.source_header,
+                {%- else %}
+                coalesce({{ row_json }} ->> split_part(mapped.as_written, '.', 2), ''),
+                {%- endif %}
+                ' / ' order by mapped.source_column
+            )
+            from {{ column_map }} as mapped
+            where
+                mapped.layout = {{ layout_sql }}
+                and ' ' || mapped.mart_columns || ' ' like '% ' || {{ model_column_sql }} || ' %'
+                {%- if row_json is not none %}
+                and mapped.as_written is not null
+                {%- endif %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The layout (seeds/raw_layouts.csv) of the raw table a row comes from. -#}
+{% macro validation_layout(raw_tables, file_sql, sheet_sql) -%}
+    {%- if raw_tables is none -%}
+        null::text
+    {%- else -%}
+        (
+            select tables.layout
+            from {{ raw_tables }} as tables
+            where tables.source_file = {{ file_sql }} and tables.source_sheet = {{ sheet_sql }}
+            limit 1
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The items of a quarantined delivery row (quantities 'GAS-C20-R=-1,...') with the header
+    each product has in the row's source: the history's column, or the app's. -#}
+{% macro validation_items(row, products) -%}
+    (
+        select
+            split_part(part, '=', 1) as code,
+            split_part(part, '=', 2) as quantity,
+            case
+                when {{ row }}.source_system = 'app' then product.app_column
+                else product.history_column
+            end as header
+        from regexp_split_to_table({{ row }}.quantities, ',') as part
+        left join {{ products }} as product on split_part(part, '=', 1) = product.product_code
+        where part <> ''
+    )
+{%- endmacro %}
+
+
+{#- What a review is of: a rule's exception is of its record (the customer or delivery,
+    wherever its row is now), a quarantined row of its source row. -#}
+{% macro validation_review_key(alias) -%}
+    case
+        when {{ alias }}.kind = 'rule' and {{ alias }}.record_key is not null
+            then 'record:' || {{ alias }}.record_key
+        else {{ validation_row_key(alias) }}
+    end
+{%- endmacro %}
+
+
+{#- The review key of a source row. -#}
+{% macro validation_row_key(alias) -%}
+    'row:' || concat_ws('|', {{ alias }}.source_file, {{ alias }}.source_sheet,
+        {{ alias }}.source_row)
 {%- endmacro %}

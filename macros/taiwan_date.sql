@@ -94,7 +94,9 @@
        str.isspace() calls white space. normalize() needs a UTF8 database.
     3. The twin's five regexes, character for character (PATTERNS in loaders/taiwan_date.py;
        a test checks it). They are disjoint; a 4-digit year is Gregorian, a 1-3 digit year
-       is ROC (+ 1911, year 0 does not exist).
+       is ROC (+ 1911, year 0 does not exist). The Chinese form allows spaces between its
+       parts, never inside a number: `[ ]` after NFKC, so U+3000 and the no-break space
+       count, a tab or a line break between the parts does not.
 -#}
 {% macro postgres__taiwan_date_parsed(value, earliest, latest, output) -%}
 {%- set selected = {
@@ -132,7 +134,8 @@
                 td_text, '^([0-9]{1,3})([/.-])([0-9]{1,2})\2([0-9]{1,2})$'
             ) as roc_separated,
             regexp_match(
-                td_text, '^(?:民國)?([0-9]{1,3})年([0-9]{1,2})月([0-9]{1,2})日$'
+                td_text,
+                '^(?:民國[ ]*)?([0-9]{1,3})[ ]*年[ ]*([0-9]{1,2})[ ]*月[ ]*([0-9]{1,2})[ ]*日$'
             ) as chinese
         from td_input
     ),

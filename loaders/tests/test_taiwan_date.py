@@ -132,6 +132,13 @@ def _roc_forms() -> dict[str, Form]:
         "Chinese 民國": lambda d: td.roc_chinese(d, prefix=True),
         "Chinese": lambda d: td.roc_chinese(d, prefix=False),
         "Chinese padded": lambda d: f"民國{td.roc_year(d)}年{d.month:02d}月{d.day:02d}日",
+        "Chinese spaced": lambda d: f"民國 {td.roc_year(d)} 年 {d.month} 月 {d.day} 日",
+        "Chinese spaced after marks": lambda d: (
+            f"{td.roc_year(d)}年 {d.month:02d}月  {d.day:02d}日"
+        ),
+        "Chinese ideographic spaces": lambda d: (
+            f"{td.roc_year(d)}\u3000年\u3000{d.month}\u3000月\u3000{d.day}\u3000日"
+        ),
     }
     for sep in "/-.":
         forms[f"{sep}"] = lambda d, sep=sep: td.roc_separated(d, sep)
@@ -242,7 +249,8 @@ def seeded(pg, tmp_path_factory) -> Iterator[DbtDatabase]:
 
 
 def test_dbt_seed_and_vector_test_pass(seeded: DbtDatabase):
-    assert f"INSERT {len(VECTORS)}" in seeded.seed.stdout, seeded.seed.stdout
+    # every vector loaded (a seed is always reloaded whole: dbt_project.yml, +full_refresh)
+    assert f"CREATE {len(VECTORS)}" in seeded.seed.stdout, seeded.seed.stdout
     result = seeded.dbt("test", "--select", "taiwan_date_vectors")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS taiwan_date_vectors " in result.stdout, result.stdout  # the singular test ran
@@ -271,6 +279,11 @@ def _random_date(rng: random.Random) -> date:
 
 def _number(rng: random.Random, max_digits: int) -> str:
     return "".join(rng.choice(DIGITS) for _ in range(rng.randint(0, max_digits)))
+
+
+def _gap(rng: random.Random) -> str:
+    """What may stand between the parts of a Chinese date, or may not (a tab, a line break)."""
+    return rng.choice(["", "", "", " ", "  ", "\u3000", "\u00a0", " \u3000", "\t", "\n"])
 
 
 def valid_form(rng: random.Random) -> str:
@@ -308,9 +321,11 @@ def messy_string(rng: random.Random) -> str:
         second = sep if rng.random() < 0.8 else rng.choice("/-. ")
         text = f"{_number(rng, 5)}{sep}{_number(rng, 3)}{second}{_number(rng, 3)}"
         return text + rng.choice(["", "", " 00:00", "T1:02:03.4", " 25:99:99"])
-    if kind == 4:  # Chinese
-        prefix = rng.choice(["", "民國", "中華民國", "民國 "])
-        return f"{prefix}{_number(rng, 4)}年{_number(rng, 3)}月{_number(rng, 3)}日"
+    if kind == 4:  # Chinese, maybe with white space between the parts
+        prefix = rng.choice(["", "民國", "中華民國", "民國 ", "民國\u3000", "民 國"])
+        year, month, day = _number(rng, 4), _number(rng, 3), _number(rng, 3)
+        a, b, c, d, e = (_gap(rng) for _ in range(5))
+        return f"{prefix}{year}{a}年{b}{month}{c}月{d}{day}{e}日"
     return "".join(rng.choice(MESSY) for _ in range(rng.randint(0, 12)))
 
 

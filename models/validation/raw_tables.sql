@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='table') }}
 {#- Every raw table of every loaded file, accounted for: its layout in the catalogue (seed
     raw_layouts, macro raw_layout_matched), its role (migrated, and the staging model that
     reads it; or not_migrated, with the reason), and the rows that staging model read.

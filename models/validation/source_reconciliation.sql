@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='table') }}
 -- Per loaded raw table that holds records (validation.raw_tables: every table of a migrated
 -- layout, and every table with rows of no known layout), starting from what was loaded
 -- (raw._sources), not from what staging chose to read: rows loaded, and what became of

@@ -217,5 +217,13 @@ checks as (
 
 )
 
-select * from checks
-where source_value <> accounted_value
+-- located at the source's header row
+select
+    checks.*,
+    coalesce(raw_table.header_row, 0) as source_row
+from checks
+left join {{ ref('raw_tables') }} as raw_table
+    on
+        checks.source_file = raw_table.source_file
+        and checks.source_sheet = raw_table.source_sheet
+where checks.source_value <> checks.accounted_value

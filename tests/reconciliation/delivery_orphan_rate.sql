@@ -60,14 +60,20 @@ rates as (
 
 )
 
+-- located at the source's header row
 select
-    source_file,
-    source_sheet,
-    rows_read,
-    orphan_rows,
-    orphan_rate,
+    rates.source_file,
+    rates.source_sheet,
+    coalesce(raw_table.header_row, 0) as source_row,
+    rates.rows_read,
+    rates.orphan_rows,
+    rates.orphan_rate,
     {{ var('max_orphan_rate') }} as max_orphan_rate
 from rates
+left join {{ ref('raw_tables') }} as raw_table
+    on
+        rates.source_file = raw_table.source_file
+        and rates.source_sheet = raw_table.source_sheet
 where
-    orphan_rate > {{ var('max_orphan_rate') }}
-    and orphan_rows > {{ var('orphan_rows_allowed') }}
+    rates.orphan_rate > {{ var('max_orphan_rate') }}
+    and rates.orphan_rows > {{ var('orphan_rows_allowed') }}

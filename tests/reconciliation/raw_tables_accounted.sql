@@ -16,7 +16,7 @@ select
     raw_rows,
     rows_staged,
     status,
-    header_row as source_row,
+    coalesce(header_row, 0) as source_row,  -- 0: a SQLite table, which has no header row
     array_to_string(headers, ' | ') as headers,
     coalesce(layout, '(none)') as layout
 from {{ ref('raw_tables') }}

@@ -100,13 +100,18 @@ final as (
             else app_first.address_raw
         end as address_raw,
 
-        -- area
+        -- area: 區域 as written, and the area the delivery_areas seed maps it to (NULL for
+        -- a value the seed lacks: rule C17 lists it, the text stays here)
+        master.area_label,
         areas.area_code,
         areas.area_name,
 
-        -- commercial terms
+        -- commercial terms: each code beside the text it was mapped from
+        master.pricing_method_zh,
         pricing.code as pricing_method,
+        master.payment_method_zh,
         payment.code as payment_method,
+        master.customer_type_zh,
         customer_type.code as customer_type,
 
         -- flags, each with the stray word it held instead of V (never lost)
@@ -115,20 +120,26 @@ final as (
         master.is_subscription_member,
         master.is_subscription_member_word,
         master.has_telemetry,
+        master.has_telemetry_word,
         master.on_patrol_route,
         master.on_patrol_route_word,
         master.equipment_bought_out,
         master.equipment_bought_out_word,
         master.is_terminated,
+        master.is_terminated_word,
+        master.status_raw,
         master.needs_same_day_delivery,
         master.needs_same_day_delivery_word,
 
         -- delivery windows
         master.delivery_hours,
+        master.time_of_day_code,
         time_of_day.code as time_of_day,
+        master.closed_days_raw,
         master.closed_weekdays,
         master.closed_on_national_holidays,
         master.closed_days_unparsed,
+        master.vehicle_type_code,
         vehicle.code as vehicle_type,
 
         -- equipment
@@ -203,11 +214,11 @@ final as (
     left join codes as time_of_day
         on
             time_of_day.code_set = 'time_of_day'
-            and master.time_of_day_code::text = time_of_day.source_value
+            and master.time_of_day_code = time_of_day.source_value
     left join codes as vehicle
         on
             vehicle.code_set = 'vehicle_type'
-            and master.vehicle_type_code::text = vehicle.source_value
+            and master.vehicle_type_code = vehicle.source_value
 
 )
 

@@ -65,7 +65,7 @@ cleaned as (
                 {%- if not loop.last %},{% endif %}
             {%- endfor %}
         ], null)::integer[] as delivery_hours,
-        {{ to_numeric('"時段早1午2晚3全天0"') }}::integer as time_of_day_code,
+        {{ clean_text('"時段早1午2晚3全天0"') }} as time_of_day_code,
         {{ clean_text('"公休日"') }} as closed_days_raw,
         {{ clean_text('"狀態"') }} as status_raw,
 
@@ -97,7 +97,7 @@ cleaned as (
 
         -- routing
         {{ clean_text('"區域"') }} as area_label,
-        {{ to_numeric('"1汽車/2機車/0全部"') }}::integer as vehicle_type_code,
+        {{ clean_text('"1汽車/2機車/0全部"') }} as vehicle_type_code,
         {{ to_numeric('"單一區域供應"') }} as supply_points,
         {{ clean_text('"第一使用區域(串接)"') }} as usage_area_1,
         {{ clean_text('"第二使用區域"') }} as usage_area_2,
