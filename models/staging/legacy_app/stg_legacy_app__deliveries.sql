@@ -11,7 +11,8 @@ source as (
     {{ source_or_empty('legacy_app', 'deliveries', [
         'id', 'client_id', 'scheduled_date', 'scheduled_time_start', 'actual_delivery_time',
         'status', 'driver_id', 'vehicle_id', 'delivered_50kg', 'delivered_20kg',
-        'delivered_16kg', 'delivered_10kg', 'delivered_4kg', 'notes'
+        'delivered_16kg', 'delivered_10kg', 'delivered_4kg', 'returned_50kg',
+        'returned_20kg', 'returned_16kg', 'returned_10kg', 'returned_4kg', 'notes'
     ]) }}
 
 ),
@@ -84,6 +85,16 @@ typed as materialized (
             {%- if not loop.last %} +{% endif %}
         {%- endfor %} as filled_quantity_cells,
 
+        -- empty cylinders taken back on the visit, as the app wrote them (50kg=1, 20kg=2)
+        nullif(concat_ws(
+            ', ',
+            {%- for size in sizes %}
+                case
+                    when {{ clean_text('source.returned_' ~ size ~ 'kg') }} is distinct from '0'
+                        then '{{ size }}kg=' || {{ clean_text('source.returned_' ~ size ~ 'kg') }}
+                end{{ ',' if not loop.last }}
+            {%- endfor %}
+        ), '') as returned_cylinders,
         {{ clean_text('source.notes') }} as notes
 
     from source
@@ -136,6 +147,7 @@ cleaned as (
             {%- endfor %},
             false
         ) as has_positive_quantity,
+        returned_cylinders,
         notes
 
     from typed
