@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's loaders, whatever the venv's install points at
 
 
-from loaders import connection, migrate  # noqa: E402
+from loaders import connection  # noqa: E402
+from loaders.cutover.migrate import migrate  # noqa: E402
+from loaders.cutover.rollback import rollback  # noqa: E402
 from loaders.sample.generate import generate  # noqa: E402
 from loaders.tests.dbt_runner import dbt_env, environ  # noqa: E402
 
@@ -70,14 +72,14 @@ def main() -> int:
         with environ(env):
             print("(1) migrate: full sample into an empty database", flush=True)
             t = time.perf_counter()
-            first = migrate.migrate([sample], backup_dir=backups, say=say)
+            first = migrate([sample], backup_dir=backups, say=say)
             first_s = time.perf_counter() - t
             print("(2) migrate again: same files", flush=True)
             t = time.perf_counter()
-            second = migrate.migrate([sample], backup_dir=backups, say=say)
+            second = migrate([sample], backup_dir=backups, say=say)
             second_s = time.perf_counter() - t
             print("(3) rollback of (2)", flush=True)
-            rb = migrate.rollback(second.migration_id, say=say)
+            rb = rollback(second.migration_id, say=say)
         rows = sum(second.counts_before.values())
         size = second.backup_path.stat().st_size if second.backup_path else 0
         print()

@@ -9,12 +9,12 @@ Layout under the project home (`$LUCKYGAS_HOME`, else `<cwd>/.luckygas`, git-ign
 The server listens on 127.0.0.1 only, trusts local connections (user `postgres`) and keeps
 running after the command that started it exits, until `luckygas db stop`. We drive the
 wheel's `initdb` and `pg_ctl` ourselves instead of `pgserver.get_server`, which listens on
-a unix socket only and stops the server when the calling process exits. As root (CI, this
+a unix socket only and stops the server when the calling process exits. As root (CI, a
 container) the binaries refuse to run, so they run as the system user `pgserver`, set up
 with pgserver's own helpers.
 
-Which server a command talks to (this one, or one named by PG* / LUCKYGAS_DSN) is decided
-in `loaders.connection`; the `cli_*` functions here are what `luckygas db ...` calls.
+Which server a command talks to (this one, or one that PG* variables or LUCKYGAS_DSN name)
+is decided in `loaders.connection`; `luckygas db ...` is `loaders.db_command`.
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ import fcntl
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -435,113 +433,3 @@ def _free_port() -> int:
 
 def _one_line(text: str) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
-
-
-# -- `luckygas db ...` -------------------------------------------------------------------
-# Each returns an exit code. The external-server rules live in loaders.connection, which
-# imports this module; hence the function-level imports.
-
-
-def cli_start(home: Path) -> int:
-    """`db start`: start the embedded server, unless PG*/LUCKYGAS_DSN name another one."""
-    from loaders import connection
-
-    external = connection.external_server(home)
-    if external is not None:
-        print(f"using {external.description}; the embedded server is not started")
-        return 0
-    server = EmbeddedServer(home)
-    result = server.start()
-    where = f"{HOST}:{result.port}"
-    if result.already_running:
-        print(f"the embedded PostgreSQL is already running on {where} ({server.pgdata})")
-    else:
-        made = "new data directory" if result.initialized else "data directory"
-        print(f"started the embedded PostgreSQL on {where} ({made} {server.pgdata})")
-    if result.previous_port is not None:
-        print(
-            f"note: port {result.previous_port} was taken, now {result.port};"
-            ' run `eval "$(luckygas db env)"` again'
-        )
-    return 0
-
-
-def cli_stop(home: Path) -> int:
-    """`db stop`: stop the embedded server (never an external one)."""
-    from loaders import connection
-
-    external = connection.external_server(home)
-    if external is not None:
-        print(f"using {external.description}; there is no embedded server to stop")
-        return 0
-    server = EmbeddedServer(home)
-    if server.stop():
-        print(f"stopped the embedded PostgreSQL ({server.pgdata})")
-    else:
-        print("the embedded PostgreSQL is not running")
-    return 0
-
-
-def cli_status(home: Path) -> int:
-    """`db status`: 0 if the server in use answers, 1 if the embedded one is not running."""
-    from loaders import connection
-
-    target = connection.external_server(home)
-    if target is None:
-        server = EmbeddedServer(home)
-        port = server.running_port()
-        if port is None:
-            exists = server.pgdata.is_dir()
-            print("embedded PostgreSQL: not running")
-            print(f"data dir: {server.pgdata}{'' if exists else ' (not created yet)'}")
-            return 1
-        target = connection.embedded_target(server, port)
-    version = connection.server_version(target)  # UserError if it does not answer
-    print(f"{target.kind} PostgreSQL: running")
-    if target.kind == "embedded":
-        print(f"data dir: {EmbeddedServer(home).pgdata}")
-    print(f"server:   {target.host}:{target.port}")
-    print(f"version:  {version}")
-    return 0
-
-
-def cli_env(home: Path) -> int:
-    """`db env`: shell exports for the running embedded server (a comment if external)."""
-    from loaders import connection
-
-    external = connection.external_server(home)
-    if external is not None:
-        print(f"# luckygas: using {external.description}; nothing to export")
-        return 0
-    server = EmbeddedServer(home)
-    port = server.running_port()
-    if port is None:
-        raise UserError("the embedded PostgreSQL is not running; run `luckygas db start` first")
-    for name, value in server.env(port).items():
-        print(f"export {name}={shlex.quote(value)}")
-    return 0
-
-
-def cli_psql(home: Path, args: Sequence[str]) -> int:
-    """`db psql ARGS`: the wheel's psql 16 against the server in use; returns psql's code."""
-    from loaders import connection
-
-    target = connection.resolve(home, start_embedded=False)
-    return run_interactive([str(bin_path("psql")), *args], env=target.env)
-
-
-def run_interactive(argv: Sequence[str], env: dict[str, str]) -> int:
-    """Run a terminal program in the foreground and return its exit code.
-
-    Ctrl-C goes to the whole foreground process group, so we ignore it while the child
-    runs: psql cancels its query and carries on, as it would when run directly.
-    """
-    proc = subprocess.Popen(list(argv), env=env)
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
-    try:
-        code = proc.wait()
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as shells do

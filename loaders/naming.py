@@ -1,19 +1,20 @@
 """Deterministic, safe PostgreSQL names for raw tables and their columns.
 
 Tables: `<file>__<sheet>` in lowercase ASCII (runs of anything else become `_`), e.g.
-`luckygas__clients`. When the slug loses something (Chinese, punctuation, case, a trailing
-space) or had to be shortened, 8 hex digits of the SHA-1 of the exact file and sheet names are
-appended, so two names can never collide: `f_2025_05_commercial_client_list__5a1b2c3d` for the
+`luckygas__clients`. When the slug is not the name itself (Chinese, punctuation, spaces,
+case) or had to be shortened, 8 hex digits of the SHA-1 of the exact file and sheet names are
+appended, so two names can never collide: `f_2025_05_commercial_client_list__5a61fcbc` for the
 sheet 客戶資料. A name starting with a digit gets the prefix `f_`. CSV files have one table,
 named after the file alone. Every name fits PostgreSQL's 63-byte limit; `raw._sources` records
 the original file and sheet beside each table name.
 
-Columns: the header text itself (Chinese kept; surrounding white space and line breaks
-removed, since they cannot be typed), so raw tables read like the source. A blank header
-becomes `col_<n>` (n = 1-based column position), a header seen before in the same row becomes
-`<header>_<n>`, a header longer than 63 bytes is cut and given `_<4 hex>` of its hash, and
-a sheet with no header row has `col_1` ... `col_<n>`. `raw._columns` records each column's
-original header. Lineage columns start with `_` and cannot be taken by a header.
+Columns: the header text itself (Chinese kept; white space at either end removed and every
+run inside, line breaks included, made one space, since they cannot be typed), so raw tables
+read like the source. A blank header becomes `col_<n>` (n = 1-based column position), a
+header seen before in the same row becomes `<header>_<n>`, a header longer than 63 bytes is
+cut and given `_<4 hex>` of its hash, and a sheet with no header row has `col_1` ...
+`col_<n>`. `raw._columns` records each column's original header. Lineage columns start with
+`_` and cannot be taken by a header.
 
 Names are only ever used through psycopg's `sql.Identifier`, never spliced into SQL text.
 """
@@ -42,7 +43,8 @@ def slug(text: str) -> str:
 
 
 def _lossless(text: str, slugged: str) -> bool:
-    """Whether the slug says everything the text said (only case-free separators dropped)."""
+    """Whether the slug says everything the text said: together the two tests hold only when
+    the slug is the text itself."""
     return slugged == re.sub(r"[ \-_.]+", "_", text).strip("_") and slugged == text.lower()
 
 

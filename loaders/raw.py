@@ -1,5 +1,7 @@
 """The raw loader: every source row into schema `raw`, as text, with lineage, by COPY.
 
+`plan(paths)` finds, hashes and opens every file first; `load(plan, connect)` writes them.
+
 Each write states its mode: a source (one sheet or table of one file) is *replaced* in one
 transaction: its table is emptied (TRUNCATE, so views built on it survive) and refilled by
 streaming the reader's rows into COPY, then its `raw._sources` row is written. A failure at
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -125,21 +128,30 @@ Progress = Callable[[Source, int], None]  # called with rows done so far
 
 
 @dataclass
-class _File:
+class PlannedFile:
+    """A file found, hashed and opened by `plan`."""
+
     path: Path
     sha256: str
     size: int
     sources: list[Source]
 
 
-def plan(paths: Iterable[Path]) -> tuple[list[_File], list[str]]:
+class Plan(NamedTuple):
+    """What `load` loads: the files, in order, and the notes on what was skipped."""
+
+    files: list[PlannedFile]
+    notes: list[str]
+
+
+def plan(paths: Iterable[Path]) -> Plan:
     """Find, hash and open every file before anything is written: a file that cannot be read
     stops the load here, with nothing half-written."""
     files, notes = discover([Path(p) for p in paths])
     opened = []
     for path in files:
         sources = open_file(path)
-        opened.append(_File(path, sha256_of(path), path.stat().st_size, sources))
+        opened.append(PlannedFile(path, sha256_of(path), path.stat().st_size, sources))
     names: dict[str, tuple[Path, str]] = {}
     for f in opened:
         for s in f.sources:
@@ -152,7 +164,7 @@ def plan(paths: Iterable[Path]) -> tuple[list[_File], list[str]]:
                     f"sheet {other[1]!r} (two files with one name)",
                     "load them in separate runs",
                 )
-    return opened, notes
+    return Plan(opened, notes)
 
 
 def ensure_bookkeeping(conn: psycopg.Connection) -> None:
@@ -179,7 +191,7 @@ def _finish_load(conn: psycopg.Connection, load_id: int, outcome: str, message: 
         )
 
 
-def _unchanged(conn: psycopg.Connection, f: _File, s: Source, table: str) -> bool:
+def _unchanged(conn: psycopg.Connection, f: PlannedFile, s: Source, table: str) -> bool:
     """The last successful load of this source came from a file with the same hash."""
     row = conn.execute(
         "select file_sha256 from raw._sources"
@@ -231,7 +243,9 @@ def _prepare_table(conn: psycopg.Connection, table: str, columns: list[str]) -> 
     conn.execute(sql.SQL("truncate table {}").format(ident))
 
 
-def _record(conn: psycopg.Connection, load_id: int, f: _File, s: Source, r: SourceResult) -> None:
+def _record(
+    conn: psycopg.Connection, load_id: int, f: PlannedFile, s: Source, r: SourceResult
+) -> None:
     conn.execute(
         "insert into raw._sources (load_id, source_file, source_path, file_kind, file_sha256,"
         " file_bytes, sheet, table_name, header_row, columns, rows_read, rows_written, seconds,"
@@ -247,7 +261,7 @@ def _record(conn: psycopg.Connection, load_id: int, f: _File, s: Source, r: Sour
 def _load_source(
     conn: psycopg.Connection,
     load_id: int,
-    f: _File,
+    f: PlannedFile,
     s: Source,
     result: SourceResult,
     progress: Progress | None,
@@ -311,20 +325,19 @@ def _load_source(
 
 
 def load(
-    paths: Iterable[Path],
+    planned: Plan,
     connect: Callable[[], psycopg.Connection] | None,
     *,
-    planned: tuple[list[_File], list[str]] | None = None,
     arguments: list[str],
     dry_run: bool = False,
     force: bool = False,
     progress: Progress | None = None,
     on_result: Callable[[SourceResult], None] | None = None,
 ) -> LoadReport:
-    """Load every source under `paths`. Raises SourceError for a file that cannot be read;
-    sources loaded before it stay loaded, the failing one is rolled back and recorded.
-    `planned` is the result of `plan(paths)` when the caller has already made it."""
-    files, notes = planned if planned is not None else plan(paths)
+    """Load every source of `planned` (from `plan`). Raises SourceError for a source that
+    cannot be read; sources loaded before it stay loaded, the failing one is rolled back and
+    recorded. `connect` may be None for a dry run."""
+    files, notes = planned
     report = LoadReport(load_id=None, notes=notes)
     if dry_run:
         for f in files:

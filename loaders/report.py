@@ -1,15 +1,16 @@
 """Mary's exception workbook: what failed, where, and the source row as it was written.
 
-`luckygas report --out FILE.xlsx` reads the validation results the dbt runs recorded
-(macros/record_validation.sql: each rule as of its latest result, the newest quarantine and
-reconciliation) and writes:
+`luckygas report --out FILE.xlsx` reads what the dbt runs recorded in schema validation
+(`latest_exceptions`: each rule as of its latest result and the newest quarantine; the
+newest reconciliation; the migration metrics) and writes:
 
 - 摘要 (summary): every business rule with its result, the quarantine reasons with their
-  counts, and each source's reconciliation;
-- one sheet per failing rule or quarantine reason (C15, D06, unknown_client, ...): the source
-  file, sheet and row number, the column and value at fault, and then the source row's
-  original cells (from schema raw), sorted by file, sheet and row so the file can be fixed
-  top to bottom.
+  counts, each source's reconciliation, the success rates against the plan's targets, and
+  the dbt run each part comes from;
+- one sheet per failing rule or quarantine reason (C15, D06, unknown_client, ...; one per
+  layout when a code spans several): the source file, sheet and row, the column and value
+  at fault, Mary's review of it, then the source row's original cells (from schema raw),
+  in file, sheet and row order so the file can be fixed top to bottom.
 
 Chinese headers, frozen header row, autofilter, column widths that fit the text (a CJK
 character counts double). `--format csv` writes the same tables as CSV files (UTF-8 with a

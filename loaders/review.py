@@ -9,10 +9,10 @@ migrate` or `rollback` drops, so a review outlives every rebuild. It is append-o
 newest row of a (code, review key) is its current decision, and `withdrawn` cancels it: a rule's
 exception is keyed by its record (customer or delivery), a quarantined row by its source row.
 
-The dbt hook (macros/record_validation.sql) reads the reviews back: `latest_exceptions` shows
-the current decision beside each exception while the fingerprint is unchanged, and NULL once
-the source row changes (the exception is open again); `rule_status.review_status` is
-`accepted` for a warn rule whose every exception is accepted.
+The dbt hook (macros/validation/record_validation.sql) reads the reviews back:
+`latest_exceptions` shows the current decision beside each exception while the fingerprint
+is unchanged, and NULL once the source row changes (the exception is open again);
+`rule_status.review_status` is `accepted` for a warn rule whose every exception is accepted.
 
 Each command reads the fingerprints and writes its rows in one transaction, and a selector
 that matches nothing is refused before anything is written.

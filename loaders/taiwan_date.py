@@ -26,7 +26,8 @@ REASONS = (EMPTY, UNPARSEABLE, NOT_CALENDAR_DATE, OUT_OF_RANGE)
 
 # ASCII digits only, never `\d`: in Python `\d` also matches other scripts' digits (١١٤...),
 # which NFKC leaves alone and int() reads, so the twin would accept what SQL's [0-9] rejects.
-# The macro (macros/taiwan_date.sql) uses these exact patterns, anchored; a test checks it.
+# The macro (macros/taiwan_date/postgres__taiwan_date_parsed.sql) uses these exact
+# patterns, anchored; a test checks it.
 _ROC_COMPACT = re.compile(r"([0-9]{1,3})([0-9]{2})([0-9]{2})(?:\.0+)?")
 _GREG_COMPACT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})(?:\.0+)?")
 _ROC_SEPARATED = re.compile(r"([0-9]{1,3})([/.-])([0-9]{1,2})\2([0-9]{1,2})")

@@ -1,7 +1,8 @@
 """Readers: find the files to load and turn each into Sources of text rows.
 
-`discover(paths)` expands the command line into files, `open_file(path)` opens one by its
-extension. See `base.py` for what a Source is and `cells.py` for how a cell becomes text.
+`discover(paths)` expands the command line into files, `check_input(path)` says why a file
+cannot be opened, `open_file(path)` opens one by its extension. See `base.py` for what a
+Source is, `cells.py` for how a cell becomes text and `header.py` for a sheet's header row.
 """
 
 from __future__ import annotations
@@ -27,16 +28,42 @@ READERS: dict[str, Callable[[Path], list[Source]]] = {
 }
 SUPPORTED = ", ".join(READERS)
 
-__all__ = ["READERS", "SUPPORTED", "Source", "SourceError", "discover", "open_file"]
+__all__ = [
+    "READERS",
+    "SUPPORTED",
+    "LockFile",
+    "Source",
+    "SourceError",
+    "check_input",
+    "discover",
+    "open_file",
+]
 
 
-def _is_lock_file(path: Path) -> bool:
-    """An Excel/Office owner file (`~$name.xlsx`), left while the workbook is open."""
-    return path.name.startswith("~$")
+class LockFile(SourceError):
+    """An Excel/Office owner file (`~$name.xlsx`), left while the workbook is open: `discover`
+    skips it with a note, wherever it is."""
 
 
-def _is_hidden(path: Path) -> bool:
-    return path.name.startswith(".")
+def check_input(path: Path) -> SourceError | None:
+    """What stops `path` from being opened as a source, or None: the one place for the file
+    checks (exists, not a directory, not a lock file, a supported type, a regular file)."""
+    path = Path(path)
+    if not path.exists():
+        return SourceError(path, "no such file or directory")
+    if path.is_dir():
+        return SourceError(path, "is a directory", "give a file, or use discover() on it")
+    if path.name.startswith("~$"):
+        return LockFile(path, "an Excel lock file (the workbook was open)")
+    if path.suffix.lower() not in READERS:
+        return SourceError(
+            path,
+            f"not a supported file type ({path.suffix or 'no extension'})",
+            f"give a workbook, a SQLite database or a CSV file: {SUPPORTED}",
+        )
+    if not path.is_file():
+        return SourceError(path, "not a regular file")
+    return None
 
 
 def _walk(folder: Path, notes: list[str]) -> list[Path]:
@@ -45,17 +72,14 @@ def _walk(folder: Path, notes: list[str]) -> list[Path]:
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            path = Path(root) / name
-            if _is_hidden(path):
+            if name.startswith("."):
                 continue
-            if _is_lock_file(path):
-                notes.append(f"skipped {path}: an Excel lock file (the workbook was open)")
-            elif path.suffix.lower() not in READERS:
-                notes.append(f"skipped {path}: not a supported type ({SUPPORTED})")
-            elif not path.is_file():
-                notes.append(f"skipped {path}: not a regular file")
-            else:
+            path = Path(root) / name
+            problem = check_input(path)
+            if problem is None:
                 found.append(path)
+            else:
+                notes.append(f"skipped {problem}")
     return found
 
 
@@ -64,29 +88,21 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[str]]:
 
     A directory is walked recursively, hidden files and folders (`.*`) skipped silently,
     Excel lock files (`~$*`) and files of other types skipped with a note. A file named
-    explicitly must exist and be of a supported type (SourceError otherwise), except a lock
-    file, which is skipped with a note; a hidden file named explicitly is loaded. The result is sorted by path (each file once), so the
-    same files load in the same order however they were named.
+    explicitly must pass `check_input` (SourceError otherwise), except a lock file, which is
+    skipped with a note; a hidden file named explicitly is loaded. The result is sorted by
+    path (each file once), so the same files load in the same order however they were named.
     """
     files: dict[Path, Path] = {}  # resolved -> as found
     notes: list[str] = []
     for given in paths:
         path = Path(given)
-        if not path.exists():
-            raise SourceError(path, "no such file or directory")
         if path.is_dir():
             candidates = _walk(path, notes)
-        elif _is_lock_file(path):
-            notes.append(f"skipped {path}: an Excel lock file (the workbook was open)")
+        elif isinstance(problem := check_input(path), LockFile):
+            notes.append(f"skipped {problem}")
             continue
-        elif path.suffix.lower() not in READERS:
-            raise SourceError(
-                path,
-                f"not a supported file type ({path.suffix or 'no extension'})",
-                f"give a workbook, a SQLite database or a CSV file: {SUPPORTED}",
-            )
-        elif not path.is_file():
-            raise SourceError(path, "not a regular file")
+        elif problem is not None:
+            raise problem
         else:
             candidates = [path]
         for found in candidates:
@@ -96,17 +112,9 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[str]]:
 
 
 def open_file(path: Path) -> list[Source]:
-    """The Sources of one file, by its extension (see READERS)."""
+    """The Sources of one file, by its extension (see READERS), once it passes `check_input`."""
     path = Path(path)
-    if not path.exists():
-        raise SourceError(path, "no such file or directory")
-    if path.is_dir():
-        raise SourceError(path, "is a directory", "give a file, or use discover() on it")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise SourceError(
-            path,
-            f"not a supported file type ({path.suffix or 'no extension'})",
-            f"give a workbook, a SQLite database or a CSV file: {SUPPORTED}",
-        )
-    return reader(path)
+    problem = check_input(path)
+    if problem is not None:
+        raise problem
+    return READERS[path.suffix.lower()](path)

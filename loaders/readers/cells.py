@@ -1,4 +1,4 @@
-"""The one conversion from a reader's cell value to the text the loader stages.
+"""The one conversion from a spreadsheet cell's value to the text the loader stages.
 
 A reader never guesses a type; it only writes down what the cell held, as text a person
 would recognise:
@@ -18,10 +18,8 @@ Spreadsheet cells (`spreadsheet_text`, for .xlsx/.xls):
 | duration (a `[h]:mm:ss` cell) | total hours, as Excel's `[h]:mm:ss` shows it and PostgreSQL's `interval` reads it: `30:05:00`, `-1:30:00`, `876:00:00` |
 | error | its code: `#NAME?`, `#REF!`, `#VALUE!`, `#DIV/0!`, `#N/A`, `#NUM!`, `#NULL!`, ... |
 
-SQLite values (`sqlite_text`) as SQLite itself prints them: INTEGER `str(int)`, REAL Python's
-repr (so 1.0 stays `1.0`: a REAL column says it is a real), TEXT unchanged (an empty TEXT
-stays `""`: SQLite distinguishes it from NULL), BLOB `\\x` + hex (PostgreSQL's bytea hex
-form), NULL None.
+SQLite values are not converted here: SQLite converts them itself, in the SQLite reader's
+query (`sqlite.text_of`, whose rule is in `sqlite.py`).
 """
 
 from __future__ import annotations
@@ -97,35 +95,3 @@ def spreadsheet_text(value: object) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"no text rule for a spreadsheet cell of type {t.__name__}: {value!r}")
-
-
-def _sqlite_g(value: float, digits: int) -> str:
-    """printf('%!.<digits>g') as SQLite writes it: a '.0' kept on whole numbers, 'e+NN'."""
-    if value != value or value in (float("inf"), float("-inf")):
-        return {True: "Inf", False: "-Inf"}[value > 0] if value == value else "NaN"
-    text = f"{value:.{digits}g}"
-    mantissa, _, exponent = text.partition("e")
-    if "." not in mantissa:
-        mantissa += ".0"
-    return mantissa + (f"e{exponent[0]}{int(exponent[1:]):02d}" if exponent else "")
-
-
-def sqlite_text(value: object) -> str | None:
-    """The text of one SQLite value, as the sqlite3 shell prints it (BLOBs in bytea hex)."""
-    if value is None:
-        return None
-    t = type(value)
-    if t is str:
-        return value  # type: ignore[return-value]
-    if t is int:
-        return str(value)
-    if t is float:
-        # SQLite's own text (printf %!.15g), widened to 16 or 17 digits where it would
-        # not round-trip: the rule the SQLite reader applies in SQL.
-        for digits in (15, 16, 17):
-            text = _sqlite_g(value, digits)
-            if digits == 17 or float(text) == value:
-                return text
-    if t is bytes:
-        return "\\x" + value.hex()  # type: ignore[union-attr]
-    raise TypeError(f"no text rule for a SQLite value of type {t.__name__}: {value!r}")

@@ -7,17 +7,17 @@ order, skipping SQLite's own `sqlite_*` tables. Views and virtual tables are ski
 of FTS and R-tree tables lives in ordinary shadow tables, which are loaded, and a virtual table
 may need a module this Python's SQLite lacks.
 
-- `headers`: the table's columns (`pragma table_xinfo`: generated columns kept), selected by name so headers and cells always line up.
+- `headers`: the table's columns (`pragma table_xinfo`: generated columns kept), selected by
+  name so headers and cells always line up.
 - `header_row` None: a table has no header row.
 - Row numbers are the rowid (for the sample's tables the `id INTEGER PRIMARY KEY`), rows in
   rowid order. A WITHOUT ROWID table has no rowid: its rows come in primary-key order,
   numbered 1, 2, 3 ..., and the notes say so. So does a table whose columns named rowid,
   _rowid_ and oid hide the rowid.
-- Values as SQLite shows them, converted by SQLite itself in the query (fast, and the same
-  text the sqlite3 shell prints): INTEGER and TEXT as they are, REAL as SQLite's own 15-digit
-  text ("1.0", "6.7", "1.0e+16") unless that would lose precision, then with 16 or 17
-  digits ("0.30000000000000004"), BLOB as `\\x` + lowercase hex, NULL as None.
-  `loaders.readers.cells.sqlite_text` is the same rule for a single Python value.
+- Values as SQLite shows them, converted by SQLite itself in the query (`text_of`): INTEGER
+  and TEXT as they are (an empty TEXT stays "", not NULL), REAL as `printf('%!.15g')` ("1.0",
+  "6.7", "1.0e+16": a REAL says it is a real) unless that would lose precision, then with 16
+  or 17 digits ("0.30000000000000004"), BLOB as `\\x` + lowercase hex, NULL as None.
 
 Every identifier is quoted (double quotes doubled), so table and column names may hold
 quotes, semicolons, spaces or Chinese. Any SQLite error while reading ("database disk image is

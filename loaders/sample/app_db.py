@@ -14,7 +14,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from loaders.sample import profile as P
-from loaders.sample.deliveries import APP_DRIVERS, APP_PLATES, IMPORT_NOTE, AppDelivery
+from loaders.sample.app_deliveries import APP_DRIVERS, APP_PLATES, IMPORT_NOTE
+from loaders.sample.delivery_rows import AppDelivery
 from loaders.sample.model import Client, rng_for
 
 TEST_CLIENTS = [

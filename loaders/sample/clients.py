@@ -31,7 +31,7 @@ def _codes(rng: random.Random, n: int, factor: float) -> list[int]:
     return sorted(codes)
 
 
-def _address(rng: random.Random, area: str | None) -> str:
+def random_address(rng: random.Random, area: str | None) -> str:
     township = P.AREA_TOWNSHIP.get((area or "A")[0], "臺東市")
     road = rng.choice(P.ROADS)
     number = rng.randint(1, 680)
@@ -165,7 +165,7 @@ def generate_clients(seed: int, n: int) -> list[Client]:
     sales_rng = rng_for(seed, "clients:sales")
     for i in range(n):
         area = areas[i]
-        address = _address(rng, area)
+        address = random_address(rng, area)
         c = Client(
             index=i,
             code=codes[i],

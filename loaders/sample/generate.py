@@ -1,4 +1,8 @@
-"""`luckygas sample`: write the three exports and expected.json, deterministically.
+"""`luckygas sample`: write the exports and expected.json, deterministically.
+
+The exports are the client workbook, the delivery history workbook, the app's SQLite file,
+the residential plan and an Excel lock file; expected.json holds what the pipeline must make
+of every row (`truth.py`), the delivery rows' part from `delivery_truth.py`.
 
 Same seed and scale, same bytes: every random choice comes from a seeded stream per part,
 workbooks carry fixed timestamps, and nothing depends on the wall clock or on set order.
@@ -7,12 +11,8 @@ workbooks carry fixed timestamps, and nothing depends on the wall clock or on se
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing
-import re
 import time
-from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -23,20 +23,16 @@ from loaders.sample import profile as P
 from loaders.sample.app_db import TEST_CLIENTS, assign_app_ids, write_app_db
 from loaders.sample.client_workbook import write_client_workbook
 from loaders.sample.clients import generate_clients
-from loaders.sample.deliveries import (
-    DATE_MAX,
-    DATE_MIN,
-    AppDelivery,
-    HistoryRow,
-    history_headers,
-    history_only_clients,
-    items_of_sizes,
-    plan_deliveries,
-)
+from loaders.sample.deliveries import plan_deliveries
+from loaders.sample.delivery_rows import DATE_MAX, DATE_MIN, history_headers
+from loaders.sample.delivery_truth import delivery_defects, expected_outcomes, history_customers
+from loaders.sample.history_workbook import write_history_workbook
+from loaders.sample.increment import generate_increment
 from loaders.sample.model import Client, rng_for, scale_count
 from loaders.sample.residential_plan import PLAN_FILE, write_residential_plan
 from loaders.sample.truth import (
     FLAGGED,
+    GENERATOR_VERSION,
     LOADED,
     MERGED,
     QUARANTINED,
@@ -45,15 +41,8 @@ from loaders.sample.truth import (
     SCHEMA_VERSION,
     Instance,
     Truth,
+    dump_expected,
 )
-from loaders.sample.xlsx import CREATED, Workbook
-
-GENERATOR_VERSION = "2"
-SCALES = {
-    # clients, share of the real row volumes
-    "full": (P.FULL_CLIENTS, 1.0),
-    "small": (127, 0.01),
-}
 
 
 def _letter(col: int) -> str:
@@ -162,10 +151,8 @@ def generate(
     With `increment`, write only the daily-load increment of that sample (its base files are
     planned in memory, not written) and expected-increment.json: see `increment.py`.
     """
-    from loaders.sample.increment import generate_increment
-
-    if scale not in SCALES:
-        raise UserError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
+    if scale not in P.SCALES:
+        raise UserError(f"unknown scale {scale!r}: use one of {', '.join(P.SCALES)}")
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -184,7 +171,7 @@ def generate(
 
 
 def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
-    n_clients, row_factor = SCALES[scale]
+    n_clients, row_factor = P.SCALES[scale]
     started = time.perf_counter()
 
     def step(msg: str) -> None:
@@ -219,7 +206,7 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
     # the SQLite file and works out expected.json (same bytes either way).
     history_path = out / P.HISTORY_FILE
     writer = multiprocessing.get_context("fork").Process(
-        target=_write_history, args=(history_path, plan.history), name="history-writer"
+        target=write_history_workbook, args=(history_path, plan.history), name="history-writer"
     )
     writer.start()
     app_path = out / P.APP_FILE
@@ -297,10 +284,10 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
         truth.add("app_test_client", P.APP_FILE, "clients", "client_code", QUARANTINED,
                   Instance(app_id, code), reason="test_client")  # fmt: skip
 
-    recon = _delivery_defects(truth, {P.HISTORY_FILE: plan.history}, plan.app)
+    recon = delivery_defects(truth, {P.HISTORY_FILE: plan.history}, plan.app)
     history_rows = [hr for rows in plan.history.values() for hr in rows]
-    outside = _history_customers(truth, history_rows, clients)
-    outcomes = _outcomes(clients, history_rows, plan.app, recon, outside)
+    outside = history_customers(truth, history_rows, clients)
+    outcomes = expected_outcomes(clients, history_rows, plan.app, recon, outside)
     truth.column_sums = _column_sums(plan)
 
     writer.join()
@@ -327,251 +314,6 @@ def _generate(out: Path, scale: str, seed: int, console: Console) -> dict:
         f"wrote expected.json ({len(doc['defects'])} defect groups, {sum(doc['defect_kinds'].values()):,} rows)"
     )
     return doc
-
-
-def dump_expected(doc: dict) -> str:
-    """JSON, indented for reading, with each defect instance on one compact line."""
-    placeholder = "\u0000instances\u0000"
-    groups = doc["defects"]
-    shell = dict(
-        doc, defects=[dict(g, instances=f"{placeholder}{i}") for i, g in enumerate(groups)]
-    )
-    text = json.dumps(shell, ensure_ascii=False, indent=1)
-
-    def instances(m: re.Match) -> str:
-        rows = groups[int(m[1])]["instances"]
-        lines = ",\n   ".join(
-            json.dumps(x, ensure_ascii=False, separators=(",", ":")) for x in rows
-        )
-        return f"[\n   {lines}\n  ]" if lines else "[]"
-
-    return re.sub(r'"\\u0000instances\\u0000(\d+)"', instances, text) + "\n"
-
-
-def _write_history(
-    path: Path,
-    sheets: dict[str, list[HistoryRow]],
-    created: datetime = CREATED,
-    headers: list | None = None,
-) -> None:
-    wb = Workbook(path, created)
-    for name, rows in sheets.items():
-        wb.sheet(name, [headers or history_headers(name)] + [r.cells for r in rows])
-    wb.close()
-
-
-def _delivery_defects(
-    truth: Truth,
-    history: dict[str, dict[str, list[HistoryRow]]],
-    app: list[AppDelivery],
-    headers_of: dict[str, list] | None = None,
-) -> list[dict]:
-    """Record every history and app row that is not a plain delivery; returns reconciliation.
-
-    `history` maps each history file to its sheets (file -> sheet -> rows); a merged row names
-    the file of the row it is merged into (`HistoryRow.file`, `AppDelivery.merged_into.file`).
-    """
-    recon: list[dict] = []
-    for hf, sheets in history.items():
-        for sheet, rows in sheets.items():
-            headers = (headers_of or {}).get(hf)
-            recon.append(_history_sheet_defects(truth, hf, sheet, rows, headers))
-    recon.append(app_defects(truth, app))
-    return recon
-
-
-APP_DEFECT_COLUMN = {
-    "app_orphan_client_id": "client_id",
-    "app_test_client_delivery": "client_id",
-    "app_cancelled": "status",
-    "app_not_home": "status",
-    "app_status_edited": "status",
-    "app_driver_edited": "driver_id",
-}
-
-
-def app_defects(truth: Truth, app: list[AppDelivery]) -> dict:
-    """The app's rows: merged into their history row, app-only, or quarantined."""
-    r = {"rows": len(app), "final": 0, "merged": 0, "quarantined": 0}
-    af = P.APP_FILE
-    for a in app:
-        column = APP_DEFECT_COLUMN.get(a.kind or "")
-        value: object = None
-        if column == "client_id":
-            value = a.client_id
-        elif column == "status":
-            value = a.status
-        elif column == "driver_id":
-            value = a.driver_id
-        elif a.kind in ("app_quantity_edited", "app_negative_quantity"):
-            kg, value = next(
-                (kg, q)
-                for kg, q in sorted(a.sizes.items())
-                if q and (q < 0) == (a.reason is not None)
-            )
-            column = f"delivered_{kg}kg"
-        if a.merged_into is not None:
-            r["merged"] += 1
-            into = a.merged_into
-            truth.add(a.kind or "app_history_same_event", af, "deliveries", column, MERGED,
-                      Instance(a.id, value, a.expect, merged_into={"sheet": into.sheet, "row": into.row},
-                               has_cell=column is not None),
-                      merged_into_file=into.file)  # fmt: skip
-        elif a.reason:
-            r["quarantined"] += 1
-            truth.add(a.kind, af, "deliveries", column, QUARANTINED,
-                      Instance(a.id, value, has_cell=column is not None), reason=a.reason)  # fmt: skip
-        else:
-            r["final"] += 1
-            truth.add(a.kind or "app_only_delivery", af, "deliveries", None, LOADED,
-                      Instance(a.id, None, a.expect, has_cell=False))  # fmt: skip
-    return {"file": af, "sheet": "deliveries", **r}
-
-
-def _history_sheet_defects(
-    truth: Truth, hf: str, sheet: str, rows: list[HistoryRow], headers: list | None = None
-) -> dict:
-    r = {"rows": len(rows), "final": 0, "merged": 0, "quarantined": 0}
-    headers = headers or history_headers(sheet)
-    first = headers[0]
-    for hr in rows:
-        column = first if hr.column == "客戶" else hr.column
-        cell = None
-        if column is not None:
-            cell = hr.cells[headers.index(column)]
-        if hr.dup_of is not None:
-            r["merged"] += 1
-            into = hr.dup_of
-            truth.add(hr.kind or "exact_duplicate", hf, sheet, None, MERGED, merged_into_file=into.file,
-                      instance=Instance(hr.row, merged_into={"sheet": into.sheet, "row": into.row}, has_cell=False))  # fmt: skip
-        elif hr.reason:
-            r["quarantined"] += 1
-            truth.add(
-                hr.kind,
-                hf,
-                sheet,
-                column,
-                QUARANTINED,
-                Instance(hr.row, cell, hr.expect, has_cell=column is not None),
-                reason=hr.reason,
-            )
-        else:
-            r["final"] += 1
-            if hr.kind == "client_detail_mismatch":
-                truth.add(
-                    hr.kind,
-                    hf,
-                    sheet,
-                    column,
-                    FLAGGED,
-                    Instance(hr.row, cell, hr.expect, has_cell=column is not None),
-                    flag="client_detail_mismatch",
-                )
-            elif hr.kind:
-                truth.add(
-                    hr.kind,
-                    hf,
-                    sheet,
-                    column,
-                    LOADED,
-                    Instance(hr.row, cell, hr.expect, has_cell=column is not None),
-                )
-    return {"file": hf, "sheet": sheet, **r}
-
-
-def _history_customers(
-    truth: Truth, rows: list[HistoryRow], clients: list[Client], keep=lambda hr: True
-) -> int:
-    """One flagged instance per client the master lacks: the customer its history describes
-    (recorded where `keep` accepts its latest row); returns how many there are."""
-    found = history_only_clients(rows, {c.code for c in clients})
-    for c in found:
-        if not keep(c["row"]):
-            continue
-        hr = c["row"]
-        truth.add("history_only_client", hr.file, hr.sheet, "客戶", FLAGGED,
-                  Instance(hr.row, hr.cells[0], c["expect"]), flag="history_only_client")  # fmt: skip
-    return len(found)
-
-
-def _outcomes(
-    clients: list[Client],
-    history: list[HistoryRow],
-    app: list[AppDelivery],
-    recon: list[dict],
-    outside: int,
-) -> dict:
-    """Totals of the final tables: deliveries, their items, the quarantine, the customers."""
-    totals: dict[str, float] = defaultdict(float)
-    items = 0
-    with_items = 0
-    reasons: dict[str, int] = defaultdict(int)
-    for hr in history:
-        if hr.reason:
-            reasons[hr.reason] += 1
-    primaries = [hr for hr in history if not hr.reason and hr.dup_of is None]
-    for hr in primaries:
-        for code, qty in (hr.items or {}).items():
-            totals[code] += qty
-            items += 1
-        with_items += bool(hr.items)
-    merged = app_only = conflicts = 0
-    for a in app:
-        if a.reason:
-            reasons[a.reason] += 1
-            continue
-        if a.merged_into is not None:
-            merged += 1
-            conflicts += a.status != "COMPLETED"
-            if a.merged_into.items:
-                continue  # the history row records the items
-        else:
-            app_only += 1
-        got = items_of_sizes(a.sizes) if all(q >= 0 for q in a.sizes.values()) else {}
-        for code, qty in got.items():
-            totals[code] += qty
-            items += 1
-        with_items += bool(got)
-    final_history = len(primaries)
-    differ = sum(1 for hr in primaries if hr.kind == "client_detail_mismatch")
-    for r in recon:
-        assert r["rows"] == r["final"] + r["merged"] + r["quarantined"], r
-    n = len(clients)
-    count = final_history + app_only
-    reconciliation = recon + [
-        {"file": P.CLIENT_FILE, "sheet": P.MASTER_SHEET, "rows": n, "final": n, "merged": 0, "quarantined": 0},
-        {"file": P.APP_FILE, "sheet": "clients", "rows": n + len(TEST_CLIENTS), "final": 0, "merged": n,
-         "quarantined": len(TEST_CLIENTS)},
-    ]  # fmt: skip
-    return {
-        "customers": {
-            "count": n + outside,
-            "by_source": {"client_master": n, "delivery_history": outside, "legacy_app": 0},
-            "with_app_id": n,
-            "quarantine": {"test_client": len(TEST_CLIENTS)},
-        },
-        "deliveries": {
-            "count": count,
-            "items": items,
-            "by_source_system": {
-                "history": final_history - merged,
-                "app": app_only,
-                "history+app": merged,
-            },
-            "items_recorded": {"false": count - with_items, "true": with_items},
-            "client_details_differ": differ,
-            "app_status_conflicts": conflicts,
-            "quarantine": dict(sorted(reasons.items())),
-            "product_totals": {code: _number(totals[code]) for code in sorted(totals)},
-        },
-        "reconciliation": reconciliation,
-    }
-
-
-def _number(x: float) -> int | float:
-    """A sum as JSON shows it: whole numbers without .0, others rounded to 3 decimals."""
-    x = round(x, 3)
-    return int(x) if float(x).is_integer() else x
 
 
 def _column_sums(plan) -> list[dict]:

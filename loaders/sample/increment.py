@@ -36,31 +36,34 @@ from loaders.sample import profile as P
 from loaders.sample.app_db import assign_app_ids
 from loaders.sample.client_workbook import UPLOAD_HEADERS
 from loaders.sample.clients import generate_clients
-from loaders.sample.deliveries import (
+from loaders.sample.deliveries import DeliveryPlan, plan_deliveries
+from loaders.sample.delivery_rows import (
     DATE_MAX,
     DATE_MIN,
     HISTORY_END,
     AppDelivery,
-    DeliveryPlan,
     HistoryRow,
-    _items,
-    _time,
     all_days,
     items_of_sizes,
-    plan_deliveries,
+    random_items,
+    random_time,
 )
-from loaders.sample.generate import (
+from loaders.sample.delivery_truth import (
+    delivery_defects,
+    expected_outcomes,
+    history_customers,
+    json_number,
+)
+from loaders.sample.history_workbook import write_history_workbook
+from loaders.sample.model import Client, rng_for, scale_count
+from loaders.sample.truth import (
     GENERATOR_VERSION,
-    SCALES,
-    _delivery_defects,
-    _history_customers,
-    _number,
-    _outcomes,
-    _write_history,
+    MERGED,
+    REASONS,
+    SCHEMA_VERSION,
+    Truth,
     dump_expected,
 )
-from loaders.sample.model import Client, rng_for, scale_count
-from loaders.sample.truth import MERGED, REASONS, SCHEMA_VERSION, Truth
 
 INCREMENT_FILE = "2025-06 commercial deliver history.xlsx"
 INCREMENT_EXPECTED = "expected-increment.json"
@@ -150,7 +153,7 @@ def plan_increment(
         day = rng.choice(days)
         if rng.random() < 0.7:
             c = rng.choices(clients, [c.weight for c in clients])[0]
-            code, who, items, at = c.code, c.salesperson, _items(rng, c), _time(rng, c)
+            code, who, items, at = c.code, c.salesperson, random_items(rng, c), random_time(rng, c)
         else:
             code = rng.choice(outsiders).code
             who, at = (
@@ -192,9 +195,9 @@ def plan_increment(
         key=lambda r: r.row,
     ):
         c = old.master
-        items = _items(rng, c) if c else {"GAS-C20-R": rng.randint(1, 3)}
+        items = random_items(rng, c) if c else {"GAS-C20-R": rng.randint(1, 3)}
         who = c.salesperson if c else rng.choice(P.SALESPEOPLE)
-        at = _time(rng, c) if c else "10:00"
+        at = random_time(rng, c) if c else "10:00"
         hr = _row(_render(old.code, who, old.day, at, items), old.code, old.day, items)
         gained[id(old)] = hr
         rows.append(hr)
@@ -254,7 +257,7 @@ def plan_increment(
 
 def generate_increment(out: Path, scale: str, seed: int, console: Console) -> dict:
     """Write the increment workbook and expected-increment.json into `out`; returns the doc."""
-    n_clients, row_factor = SCALES[scale]
+    n_clients, row_factor = P.SCALES[scale]
     started = time.perf_counter()
 
     def step(msg: str) -> None:
@@ -268,7 +271,7 @@ def generate_increment(out: Path, scale: str, seed: int, console: Console) -> di
     step(f"increment: {len(inc.rows):,} rows")
     path = out / INCREMENT_FILE
     sheets = {INCREMENT_SHEET: inc.rows}
-    _write_history(path, sheets, INCREMENT_CREATED, headers=HEADERS)
+    write_history_workbook(path, sheets, INCREMENT_CREATED, headers=HEADERS)
     step(f"wrote {INCREMENT_FILE}")
 
     source = {
@@ -280,21 +283,21 @@ def generate_increment(out: Path, scale: str, seed: int, console: Console) -> di
     everything = Truth()
     everything.set_headers(INCREMENT_FILE, INCREMENT_SHEET, HEADERS)
     base_rows = [hr for hr in inc.history if hr.file == P.HISTORY_FILE]
-    recon = _delivery_defects(
+    recon = delivery_defects(
         everything,
         {P.HISTORY_FILE: {"Sheet1": base_rows}, INCREMENT_FILE: sheets},
         inc.app,
         headers_of={INCREMENT_FILE: HEADERS},
     )
-    n_outside = _history_customers(everything, inc.history, clients)
+    n_outside = history_customers(everything, inc.history, clients)
     truth = everything.select(
         lambda g: g.file == INCREMENT_FILE or g.merged_into_file == INCREMENT_FILE
     )
-    outcomes = _outcomes(clients, inc.history, inc.app, recon, n_outside)
+    outcomes = expected_outcomes(clients, inc.history, inc.app, recon, n_outside)
     sums = {}
     for i in range(FIRST_PRODUCT, len(HEADERS)):
         total = sum(v for r in inc.rows if type(v := r.cells[i]) in (int, float))
-        sums[HEADERS[i]] = _number(total)
+        sums[HEADERS[i]] = json_number(total)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "generator": {

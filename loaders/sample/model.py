@@ -1,8 +1,8 @@
-"""The generator's latent truth: clients and delivery events, before they are rendered into files.
+"""What every part of the generator shares: the client, cell values, seeded streams, scaling.
 
-The files are views of this truth with the real exports' mess added; expected.json is derived
-from it. Cell values in rendered rows use plain Python types: None is a blank cell, int and
-float numeric cells, str text cells, `date`/`datetime` date cells and `XlError` error cells.
+Cell values in rendered rows use plain Python types: None is a blank cell, int and float
+numeric cells, str text cells, `date`/`datetime` date cells and `XlError` error cells;
+`raw_text` and `cell_type` say what a lossless load stages for each.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime
-
-FULL_CLIENTS = 1267
 
 
 @dataclass(frozen=True)
@@ -182,22 +180,3 @@ class Client:
     @property
     def code_text(self) -> str:
         return str(self.code)
-
-
-@dataclass
-class Event:
-    """One real delivery: at most one per client and day, so sources can be matched on both."""
-
-    id: int
-    client: Client
-    day: date
-    time: str  # HH:MM
-    items: dict[str, float]  # product code -> cylinders, or kg for metered supply
-    salesperson: str
-    in_history: bool = True
-    in_app: bool = False
-    defect: str | None = None  # a loadable defect carried by its history row
-
-    @property
-    def cylinder_only(self) -> bool:
-        return all(not code.startswith("GAS-F") for code in self.items)

@@ -15,6 +15,11 @@ APP_FILE = "luckygas.db"
 LOCK_FILE = "~$" + CLIENT_FILE
 MASTER_SHEET = "客戶資料"
 FULL_CLIENTS = 1267
+SCALES = {
+    # clients, share of the real row volumes
+    "full": (FULL_CLIENTS, 1.0),
+    "small": (127, 0.01),
+}
 
 # The 76 headers of 客戶資料, in order. Column 70 has an empty header cell.
 CLIENT_HEADERS: list[str] = [

@@ -7,6 +7,8 @@ the meaning of existing ones; `schema_version` says which shape a file has.
 
 from __future__ import annotations
 
+import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from loaders.sample.model import cell_type, raw_text
 
 SCHEMA_VERSION = 2
+GENERATOR_VERSION = "2"
 
 # Outcomes a source row can reach.
 LOADED = "loaded"  # becomes (part of) a final record; `expect` holds the typed values
@@ -164,3 +167,22 @@ class Truth:
         for g in self._groups.values():
             counts[g.kind] += len(g.instances)
         return dict(sorted(counts.items()))
+
+
+def dump_expected(doc: dict) -> str:
+    """JSON, indented for reading, with each defect instance on one compact line."""
+    placeholder = "\u0000instances\u0000"
+    groups = doc["defects"]
+    shell = dict(
+        doc, defects=[dict(g, instances=f"{placeholder}{i}") for i, g in enumerate(groups)]
+    )
+    text = json.dumps(shell, ensure_ascii=False, indent=1)
+
+    def instances(m: re.Match) -> str:
+        rows = groups[int(m[1])]["instances"]
+        lines = ",\n   ".join(
+            json.dumps(x, ensure_ascii=False, separators=(",", ":")) for x in rows
+        )
+        return f"[\n   {lines}\n  ]" if lines else "[]"
+
+    return re.sub(r'"\\u0000instances\\u0000(\d+)"', instances, text) + "\n"

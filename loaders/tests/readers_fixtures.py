@@ -4,18 +4,30 @@
 uses); `XLS_FILE` is a small Excel 97-2003 workbook made once with xlwt 1.3.0 (not a project
 dependency), stored zlib-compressed: sheet 派遣單5.1 (a title row, the header in row 2, a
 number, a date, a datetime, a time, a boolean and the errors #REF!, #N/A, #VALUE!), an empty
-sheet, and sheet nohead (no header, row 1 and column A empty).
+sheet, and sheet nohead (no header, row 1 and column A empty). `sqlite_text` is the SQLite
+reader's conversion (`sqlite.text_of`) applied to one value.
 """
 
 from __future__ import annotations
 
 import base64
+import sqlite3
 import zlib
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import xlsxwriter
+
+from loaders.readers.sqlite import text_of
+
+
+def sqlite_text(value: object) -> str | None:
+    """The text the SQLite reader's query gives `value` (bound as SQLite stores it)."""
+    with closing(sqlite3.connect(":memory:")) as conn:
+        (text,) = conn.execute(f"select {text_of('v')} from (select ? as v)", (value,)).fetchone()
+    return text
 
 
 @dataclass(frozen=True)

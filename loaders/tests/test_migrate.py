@@ -27,8 +27,8 @@ import psycopg
 import pytest
 
 from loaders.cli import main
+from loaders.cutover.checks import percent
 from loaders.hashing import sha256_of
-from loaders.migrate import percent
 from loaders.sample.generate import generate
 from loaders.sample.truth import SET_ASIDE_REASONS
 from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
@@ -421,7 +421,7 @@ def test_analysts_dbt_build_goes_on_after_the_cut_over(db):
 def test_a_second_migrate_or_rollback_stops_while_one_runs(db, capsys):
     """One migrate or rollback at a time per database (an advisory lock): a second one stops
     with one message and records nothing."""
-    from loaders.migrate import LOCK_KEY
+    from loaders.cutover.records import LOCK_KEY
 
     conninfo, env, sample, backups, _ = db
     history = migrations(conninfo)
@@ -447,7 +447,7 @@ def test_rollback_without_a_migration_is_one_clear_error(pg, tmp_path, capsys):
 
 def test_table_checksums_see_every_value_and_no_order(db):
     """The rollback's verification: a checksum changes with any value, not with row order."""
-    from loaders.migrate import table_checksums
+    from loaders.cutover.catalog import table_checksums
 
     conninfo, *_ = db
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -473,7 +473,7 @@ def test_run_results_checks(tmp_path):
     import json
     import time
 
-    from loaders.migrate import check_run_results
+    from loaders.cutover.dbt import check_run_results
 
     def write(results, severities):
         (tmp_path / "run_results.json").write_text(json.dumps({"results": results}))

@@ -16,9 +16,17 @@ import pytest
 
 from loaders.readers import discover, open_file, xlsx
 from loaders.readers.base import Source, SourceError
-from loaders.readers.cells import CellError, duration_text, spreadsheet_text, sqlite_text
-from loaders.readers.xlsx import detect_header, sheet_members, xml_slices
-from loaders.tests.readers_fixtures import XLS_FILE, Duration, EmptyText, Err, write_xlsx
+from loaders.readers.cells import CellError, duration_text, spreadsheet_text
+from loaders.readers.header import detect_header
+from loaders.readers.sheet_xml import sheet_members, xml_slices
+from loaders.tests.readers_fixtures import (
+    XLS_FILE,
+    Duration,
+    EmptyText,
+    Err,
+    sqlite_text,
+    write_xlsx,
+)
 
 ERROR_CODES = ["#NAME?", "#REF!", "#VALUE!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!"]
 

@@ -20,7 +20,7 @@ from loaders.sample import profile as P
 from loaders.sample.app_db import assign_app_ids
 from loaders.sample.clients import generate_clients
 from loaders.sample.deliveries import plan_deliveries
-from loaders.sample.generate import _write_history
+from loaders.sample.history_workbook import write_history_workbook
 
 SEED = 20250521
 
@@ -30,7 +30,7 @@ def test_full_scale_history_is_the_real_shape(tmp_path):
     test_ids = assign_app_ids(SEED, clients)
     plan = plan_deliveries(SEED, clients, 1.0, test_ids)
     path = tmp_path / P.HISTORY_FILE
-    _write_history(path, plan.history)
+    write_history_workbook(path, plan.history)
     master = {c.code for c in clients}
 
     book = openpyxl.load_workbook(path, read_only=True)

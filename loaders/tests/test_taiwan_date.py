@@ -29,7 +29,7 @@ from loaders.tests.dbt_runner import dbt_env, run_dbt
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTOR_FILE = ROOT / "seeds" / "taiwan_date_vectors.csv"
-MACRO_FILE = ROOT / "macros" / "taiwan_date.sql"
+MACRO_FILE = ROOT / "macros" / "taiwan_date" / "postgres__taiwan_date_parsed.sql"
 DATABASE = "luckygas_test_taiwan_date"
 
 # What Python's str.strip() removes, hence what the macro must strip too.

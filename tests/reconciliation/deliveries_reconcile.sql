@@ -94,13 +94,7 @@ source_sums as (
         cells.source_column,
         sum(cells.quantity) as quantity
     from history
-    cross join
-        lateral (
-            values
-            {%- for p in history_product_columns() %}
-                ('{{ p }}', history."{{ p }}"){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as cells (source_column, quantity)
+    cross join {{ quantity_cells('history', history_product_columns()) }}
     -- only the layouts that record quantities have any (the 5-column history has none)
     where history.items_recorded
     group by history.source_file, history.source_sheet, cells.source_column
@@ -113,13 +107,7 @@ source_sums as (
         cells.source_column,
         sum(cells.quantity) as quantity
     from app
-    cross join
-        lateral (
-            values
-            {%- for column in app_size_columns().values() %}
-                ('{{ column }}', app.{{ column }}){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as cells (source_column, quantity)
+    cross join {{ quantity_cells('app', app_size_columns().values()) }}
     group by app.source_file, app.source_sheet, cells.source_column
 
 ),

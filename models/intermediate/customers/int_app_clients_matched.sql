@@ -1,6 +1,6 @@
 -- Every app client, with the reason it is not the app's record of a customer (NULL: it is
--- one): test rows, codes no client source has (neither the master nor the delivery
--- history), and later rows of a repeated code.
+-- one; precedence: seeds/quarantine_reasons.csv): test rows, codes no client source has
+-- (neither the master nor the delivery history), and later rows of a repeated code.
 with
 
 app as (
@@ -39,11 +39,11 @@ matched as (
 
     select
         *,
-        case
-            when is_test_client then 'test_client'
-            when not is_customer then 'unknown_client'
-            when nth_of_code > 1 then 'duplicate_client_code'
-        end as quarantine_reason
+        {{ first_quarantine_reason({
+            'test_client': 'is_test_client',
+            'unknown_client': 'not is_customer',
+            'duplicate_client_code': 'nth_of_code > 1',
+        }) }} as quarantine_reason
     from ranked
 
 )

@@ -1,5 +1,6 @@
--- Every master row, with the reason it cannot be a customer (NULL: it is one). The first row
--- of each valid code is the customer; 公休日 is parsed here.
+-- Every master row, with the reason it cannot be a customer (NULL: it is one; precedence:
+-- seeds/quarantine_reasons.csv). The first row of each valid code is the customer; 公休日 is
+-- parsed here.
 with
 
 master as (
@@ -21,10 +22,10 @@ parsed as (
 
     select
         *,
-        case
-            when client_code is null then 'invalid_client_code'
-            when nth_of_code > 1 then 'duplicate_client_code'
-        end as quarantine_reason,
+        {{ first_quarantine_reason({
+            'invalid_client_code': 'client_code is null',
+            'duplicate_client_code': 'nth_of_code > 1',
+        }) }} as quarantine_reason,
         -- 公休日: 1-7 a weekday (7 = Sunday), 6.7 two weekdays, Red national holidays
         case
             when closed_days_raw ~ '^[1-7](\.[1-7])?$'

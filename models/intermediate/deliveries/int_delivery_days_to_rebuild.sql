@@ -1,15 +1,17 @@
 {#-
     The client-days the incremental delivery marts rebuild on this run, decided once, before
-    any of them changes (macros/incremental_deliveries.sql):
+    any of them changes (macros/incremental/delivery_mart_config.sql):
     - every day with a source row from a load newer than the newest the marts have seen
       (deliveries' max(last_load_id)): new rows, re-sent rows, app twins;
     - every day that holds a delivery built from a source reloaded since: the rows of a
       reloaded sheet or table may now be quarantined or moved to another client or day, and
       their old days must be rebuilt even when no current row falls on them.
     Without built marts (a first build) every day is listed; full builds do not read it.
+    It reads the marts it feeds as the previous build left them (macro previous_build,
+    declared in its yml: meta previous_build).
 -#}
-{%- set deliveries = validation_relation('deliveries') if execute else none -%}
-{%- set bridge = validation_relation('delivery_sources') if execute else none -%}
+{%- set deliveries = previous_build('deliveries') -%}
+{%- set bridge = previous_build('delivery_sources') -%}
 with
 
 classified as (

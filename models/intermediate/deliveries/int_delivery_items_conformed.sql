@@ -29,16 +29,10 @@ history_cells as (
         history.source_file,
         history.source_sheet,
         history.source_row,
-        cells.history_column,
+        cells.source_column,
         cells.quantity
     from history
-    cross join
-        lateral (
-            values
-            {%- for p in history_product_columns() %}
-                ('{{ p }}', history."{{ p }}"){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as cells (history_column, quantity)
+    cross join {{ quantity_cells('history', history_product_columns()) }}
     -- the 5-column history records no quantity: only its transaction layout has cells
     where history.items_recorded and cells.quantity <> 0
 
@@ -50,16 +44,10 @@ app_cells as (
         app.source_file,
         app.source_sheet,
         app.source_row,
-        cells.app_column,
+        cells.source_column,
         cells.quantity
     from app
-    cross join
-        lateral (
-            values
-            {%- for column in app_size_columns().values() %}
-                ('{{ column }}', app.{{ column }}){% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as cells (app_column, quantity)
+    cross join {{ quantity_cells('app', app_size_columns().values()) }}
     where cells.quantity <> 0
 
 ),
@@ -74,10 +62,10 @@ conformed as (
         products.product_code,
         products.kind as product_kind,
         products.size_kg,
-        history_cells.history_column as source_column,
+        history_cells.source_column,
         history_cells.quantity
     from history_cells
-    inner join products on history_cells.history_column = products.history_column
+    inner join products on history_cells.source_column = products.history_column
 
     union all
 
@@ -90,12 +78,12 @@ conformed as (
         products.product_code,
         products.kind as product_kind,
         products.size_kg,
-        app_cells.app_column as source_column,
+        app_cells.source_column,
         app_cells.quantity
     from app_cells
     inner join products
         on
-            app_cells.app_column = products.app_column
+            app_cells.source_column = products.app_column
             and products.brand = 'regular'
             and products.kind = 'cylinder'
 

@@ -4,14 +4,15 @@
     row or merged into it. The marts only read this decision. The merge rule (documented in
     _deliveries__models.yml) in short:
 
-    1. A row is quarantined by the first reason that holds, in the catalogue's order.
-       History rows: invalid_client_code, date_*, and only where the layout records
-       quantities (history_transaction) invalid_quantity, negative_quantity,
-       no_positive_quantity. A valid code is always a customer (the master's, or one the
-       history itself describes), so a history row is never unknown_client. App rows:
-       unknown_client, test_client, date_* first; the rest (cancelled, not_delivered,
-       invalid_quantity, negative_quantity) only for an app row that is no history
-       delivery's twin (rule 4).
+    1. A row is quarantined by the first reason that holds, in the precedence of the
+       catalogue (seeds/quarantine_reasons.csv, macro first_quarantine_reason). History
+       rows: invalid_client_code, date_*, and only where the layout records quantities
+       (history_transaction) invalid_quantity, negative_quantity, no_positive_quantity. A
+       valid code is always a customer (the master's, or one the history itself describes),
+       so a history row is never unknown_client. App rows: test_client, unknown_client (no
+       such app client, or a code no client source has), date_* first; the rest
+       (cancelled, not_delivered, invalid_quantity, negative_quantity) only for an app row
+       that is no history delivery's twin (rule 4).
     2. history_daily rows (one per client and delivery day) of one client and day are one
        delivery: the first by (file, sheet, row) is primary, the others merged
        (same_client_day).
@@ -36,9 +37,18 @@ history as (
 
 ),
 
+-- the app's deliveries with the driver's name and the vehicle's plate
 app as (
 
-    select * from {{ ref('stg_legacy_app__deliveries') }}
+    select
+        deliveries.*,
+        drivers.driver_name,
+        vehicles.vehicle_plate
+    from {{ ref('stg_legacy_app__deliveries') }} as deliveries
+    left join {{ ref('stg_legacy_app__drivers') }} as drivers
+        on deliveries.driver_id = drivers.driver_id
+    left join {{ ref('stg_legacy_app__vehicles') }} as vehicles
+        on deliveries.vehicle_id = vehicles.vehicle_id
 
 ),
 
@@ -48,9 +58,10 @@ items as (
 
 ),
 
-customers as (
+-- every client code that is a customer's
+customer_codes as (
 
-    select client_code from {{ ref('customers') }}
+    select client_code from {{ ref('int_customer_codes_unioned') }}
 
 ),
 
@@ -107,19 +118,21 @@ history_rows as (
         history.address,
         history.address_raw,
         false as has_valid_positive_quantity,
-        case
-            when history.client_code is null then 'invalid_client_code'
-            when customers.client_code is null then 'unknown_client'
-            when history.delivery_date_reason is not null
-                then 'date_' || history.delivery_date_reason
-            when not history.items_recorded then null
-            when history.has_invalid_quantity then 'invalid_quantity'
-            when history.has_negative_quantity then 'negative_quantity'
-            when not history.has_positive_quantity then 'no_positive_quantity'
-        end as identity_reason,
+        {{ first_quarantine_reason({
+            'invalid_client_code': 'history.client_code is null',
+            'unknown_client': 'customer_codes.client_code is null',
+            'date_empty': "history.delivery_date_reason = 'empty'",
+            'date_unparseable': "history.delivery_date_reason = 'unparseable'",
+            'date_not_calendar_date': "history.delivery_date_reason = 'not_calendar_date'",
+            'date_out_of_range': "history.delivery_date_reason = 'out_of_range'",
+            'invalid_quantity': 'history.items_recorded and history.has_invalid_quantity',
+            'negative_quantity': 'history.items_recorded and history.has_negative_quantity',
+            'no_positive_quantity':
+                'history.items_recorded and not history.has_positive_quantity',
+        }) }} as identity_reason,
         null::text as content_reason
     from history
-    left join customers on history.client_code = customers.client_code
+    left join customer_codes on history.client_code = customer_codes.client_code
 
 ),
 
@@ -154,21 +167,24 @@ app_rows as (
             and not app.has_negative_quantity
             and not app.has_invalid_quantity
         ) as has_valid_positive_quantity,
-        case
-            when app_clients.app_client_id is null then 'unknown_client'
-            when app_clients.quarantine_reason = 'test_client' then 'test_client'
-            when customers.client_code is null then 'unknown_client'
-            when app.delivery_date_reason is not null then 'date_' || app.delivery_date_reason
-        end as identity_reason,
-        case
-            when app.status = 'cancelled' then 'cancelled'
-            when coalesce(app.status, '') <> 'completed' then 'not_delivered'
-            when app.has_invalid_quantity then 'invalid_quantity'
-            when app.has_negative_quantity then 'negative_quantity'
-        end as content_reason
+        -- an app client id that is no app client's has no code: unknown_client too
+        {{ first_quarantine_reason({
+            'test_client': "app_clients.quarantine_reason = 'test_client'",
+            'unknown_client': 'customer_codes.client_code is null',
+            'date_empty': "app.delivery_date_reason = 'empty'",
+            'date_unparseable': "app.delivery_date_reason = 'unparseable'",
+            'date_not_calendar_date': "app.delivery_date_reason = 'not_calendar_date'",
+            'date_out_of_range': "app.delivery_date_reason = 'out_of_range'",
+        }) }} as identity_reason,
+        {{ first_quarantine_reason({
+            'cancelled': "app.status = 'cancelled'",
+            'not_delivered': "coalesce(app.status, '') <> 'completed'",
+            'invalid_quantity': 'app.has_invalid_quantity',
+            'negative_quantity': 'app.has_negative_quantity',
+        }) }} as content_reason
     from app
     left join app_clients on app.app_client_id = app_clients.app_client_id
-    left join customers on app_clients.client_code = customers.client_code
+    left join customer_codes on app_clients.client_code = customer_codes.client_code
 
 ),
 

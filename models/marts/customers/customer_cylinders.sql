@@ -1,7 +1,5 @@
 -- The cylinder inventory and metered supply points of each customer: one row per customer
--- and product with a quantity (50KG ... 好運20 are cylinders, 流量* are supply points).
-{%- set products = ['c50_r', 'c20_cm', 'c16_cm', 'c20_r', 'c16_r', 'c10_r', 'c04_r', 'c16_h',
-                    'c10_p', 'c00_x', 'c20_h', 'f50_r', 'f20_r', 'f16_r', 'f20_h', 'f16_h'] %}
+-- and product with a quantity (cylinders, or supply points for a metered product).
 
 with
 
@@ -28,9 +26,11 @@ unpivoted as (
     cross join
         lateral (
             values
-            {%- for p in products %}
-                ('{{ "GAS-" ~ p | upper | replace("_", "-") }}', clients.qty_gas_{{ p }})
-                {%- if not loop.last %},{% endif %}
+            {%- for product in product_catalogue() %}
+                (
+                    '{{ product.product_code }}',
+                    clients.{{ product_quantity_column(product.product_code) }}
+                ){{ ',' if not loop.last }}
             {%- endfor %}
         ) as inventory (product_code, quantity)
     where inventory.quantity is not null and inventory.quantity <> 0

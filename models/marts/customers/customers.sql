@@ -1,7 +1,8 @@
-{#- One row per client code of any client source: the client master first; a code the
-    master lacks that the delivery history names, described by its own history rows
-    (int_history_clients_described); a code only the legacy app has, described by the app.
-    customer_source says which. The master's other columns are NULL for the others. -#}
+{#- One row per client code of any client source (int_customer_codes_unioned): the client
+    master's; a code the master lacks that the delivery history names, described by its own
+    history rows (int_history_clients_described); a code only the legacy app has, described
+    by the app. customer_source says which. The master's other columns are NULL for the
+    others. -#}
 with
 
 master as (
@@ -27,33 +28,7 @@ app_first as (
 -- every customer's code, once, with the source that describes it
 customer_codes as (
 
-    select
-        client_code,
-        'client_master' as customer_source
-    from master
-
-    union all
-
-    select
-        client_code,
-        'delivery_history' as customer_source
-    from history_clients
-
-    union all
-
-    select
-        app_first.client_code,
-        'legacy_app' as customer_source
-    from app_first
-    where
-        not exists (
-            select 1 from master
-            where master.client_code = app_first.client_code
-        )
-        and not exists (
-            select 1 from history_clients
-            where history_clients.client_code = app_first.client_code
-        )
+    select * from {{ ref('int_customer_codes_unioned') }}
 
 ),
 

@@ -1,17 +1,5 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['client_code', 'delivery_date'],
-        on_schema_change='fail',
-        indexes=[{'columns': ['client_code', 'delivery_date']}],
-        pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
-        post_hook=[
-            "{{ ensure_foreign_key(['client_code'], ref('customers'), ['client_code']) }}"
-        ]
-    )
-}}
-{#- One row per delivery event (incremental: macros/incremental_deliveries.sql). -#}
+{{ delivery_mart_config(foreign_key='client_code', references='customers') }}
+{#- One row per delivery event (incremental: macros/incremental/delivery_mart_config.sql). -#}
 with
 
 rows as (

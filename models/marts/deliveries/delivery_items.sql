@@ -1,19 +1,7 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['client_code', 'delivery_date'],
-        on_schema_change='fail',
-        indexes=[{'columns': ['client_code', 'delivery_date']}],
-        pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
-        post_hook=[
-            "{{ ensure_foreign_key(['delivery_key'], ref('deliveries'), ['delivery_key'], 'cascade') }}"
-        ]
-    )
-}}
+{{ delivery_mart_config(foreign_key='delivery_key', references='deliveries', on_delete='cascade') }}
 {#- One row per delivery and product: the quantities of the row that records the items (the
     primary row where its layout has quantities, else the app twin's; incremental:
-    macros/incremental_deliveries.sql). -#}
+    macros/incremental/delivery_mart_config.sql). -#}
 with
 
 rows as (

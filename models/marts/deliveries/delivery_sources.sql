@@ -1,21 +1,9 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['client_code', 'delivery_date'],
-        on_schema_change='fail',
-        indexes=[
-            {'columns': ['client_code', 'delivery_date']},
-            {'columns': ['delivery_key']}
-        ],
-        pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
-        post_hook=[
-            "{{ ensure_foreign_key(['delivery_key'], ref('deliveries'), ['delivery_key'], 'cascade') }}"
-        ]
-    )
-}}
+{{ delivery_mart_config(
+    foreign_key='delivery_key', references='deliveries', on_delete='cascade',
+    indexes=[{'columns': ['delivery_key']}]
+) }}
 {#- The bridge: every source row that is part of a delivery, and how (incremental:
-    macros/incremental_deliveries.sql). -#}
+    macros/incremental/delivery_mart_config.sql). -#}
 with
 
 rows as (

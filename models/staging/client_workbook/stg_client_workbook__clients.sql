@@ -19,24 +19,13 @@ cleaned as (
         {{ clean_address('"地址"') }} as address,
         "地址" as address_raw,
 
-        -- cylinder inventory (cylinders) and metered supply points
+        -- cylinder inventory (cylinders) and metered supply points: the client_column of
+        -- each product of seeds/products.csv
         {{ clean_text('"系統上鋼瓶數量"') }} as cylinder_config,
-        {{ to_numeric('"50KG"') }} as qty_gas_c50_r,
-        {{ to_numeric('"營20"') }} as qty_gas_c20_cm,
-        {{ to_numeric('"營16"') }} as qty_gas_c16_cm,
-        {{ to_numeric('"20KG"') }} as qty_gas_c20_r,
-        {{ to_numeric('"16KG"') }} as qty_gas_c16_r,
-        {{ to_numeric('"10KG"') }} as qty_gas_c10_r,
-        {{ to_numeric('"4KG"') }} as qty_gas_c04_r,
-        {{ to_numeric('"好運16"') }} as qty_gas_c16_h,
-        {{ to_numeric('"瓶安桶10"') }} as qty_gas_c10_p,
-        {{ to_numeric('"幸福丸"') }} as qty_gas_c00_x,
-        {{ to_numeric('"好運20"') }} as qty_gas_c20_h,
-        {{ to_numeric('"流量50公斤"') }} as qty_gas_f50_r,
-        {{ to_numeric('"流量20公斤"') }} as qty_gas_f20_r,
-        {{ to_numeric('"流量16公斤"') }} as qty_gas_f16_r,
-        {{ to_numeric('"流量好運20公斤"') }} as qty_gas_f20_h,
-        {{ to_numeric('"流量好運16公斤"') }} as qty_gas_f16_h,
+        {%- for product in product_catalogue() %}
+            {{ to_numeric('"' ~ product.client_column ~ '"') }}
+                as {{ product_quantity_column(product.product_code) }},
+        {%- endfor %}
 
         -- commercial terms
         {{ clean_text('"計價方式"') }} as pricing_method_zh,

@@ -1,6 +1,7 @@
 {{ config(materialized='table') }}
 {#- One row per app delivery: typed through the macros, with what could not be typed
-    flagged. A table, not a view, like stg_delivery_history__deliveries. -#}
+    flagged; the driver's name and the vehicle's plate are stg_legacy_app__drivers' and
+    stg_legacy_app__vehicles'. A table, not a view, like stg_delivery_history__deliveries. -#}
 {%- set sizes = app_size_columns() -%}
 {%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
 
@@ -14,25 +15,6 @@ source as (
         'delivered_16kg', 'delivered_10kg', 'delivered_4kg', 'returned_50kg',
         'returned_20kg', 'returned_16kg', 'returned_10kg', 'returned_4kg', 'notes'
     ]) }}
-
-),
-
-drivers as (
-
-    select
-        {{ to_numeric('id') }}::bigint as driver_id,
-        {{ clean_text('name') }} as driver_name
-    from ({{ source_or_empty('legacy_app', 'drivers', ['id', 'name']) }}) as drivers_table
-
-),
-
-vehicles as (
-
-    select
-        {{ to_numeric('id') }}::bigint as vehicle_id,
-        {{ clean_text('plate_number') }} as vehicle_plate
-    from ({{ source_or_empty('legacy_app', 'vehicles', ['id', 'plate_number']) }})
-        as vehicles_table
 
 ),
 
@@ -70,9 +52,7 @@ typed as materialized (
         -- who and how
         lower({{ clean_text('source.status') }}) as status,
         {{ to_numeric('source.driver_id') }}::bigint as driver_id,
-        drivers.driver_name,
         {{ to_numeric('source.vehicle_id') }}::bigint as vehicle_id,
-        vehicles.vehicle_plate,
 
         -- cylinders delivered by size
         {%- for column in sizes.values() %}
@@ -98,8 +78,6 @@ typed as materialized (
         {{ clean_text('source.notes') }} as notes
 
     from source
-    left join drivers on {{ to_numeric('source.driver_id') }}::bigint = drivers.driver_id
-    left join vehicles on {{ to_numeric('source.vehicle_id') }}::bigint = vehicles.vehicle_id
 
 ),
 
@@ -119,9 +97,7 @@ cleaned as (
         delivery_time,
         status,
         driver_id,
-        driver_name,
         vehicle_id,
-        vehicle_plate,
         {%- for column in sizes.values() %}
             {{ column }},
         {%- endfor %}

@@ -32,12 +32,15 @@
     {%- set rules = {} -%}
     {%- set catalogue = validation_relation('business_rules') -%}
     {%- if catalogue is not none -%}
+        {%- set fields = ['entity', 'severity', 'column_name', 'description_zh',
+                          'description_en'] -%}
         {%- for row in run_query(
-            'select rule_id, entity, severity, column_name, description_zh, description_en from '
-            ~ catalogue).rows -%}
-            {%- do rules.update({row[0]: {
-                'entity': row[1], 'severity': row[2], 'column_name': row[3],
-                'description_zh': row[4], 'description_en': row[5]}}) -%}
+            'select rule_id, ' ~ fields | join(', ') ~ ' from ' ~ catalogue).rows -%}
+            {%- set rule = {} -%}
+            {%- for field in fields -%}
+                {%- do rule.update({field: row[field]}) -%}
+            {%- endfor -%}
+            {%- do rules.update({row['rule_id']: rule}) -%}
         {%- endfor -%}
     {%- endif -%}
     {#- the column map (seeds/source_columns.csv) and the raw tables' layouts: where a model
@@ -45,6 +48,9 @@
     {%- set column_map = validation_relation('source_columns') -%}
     {%- set raw_tables = validation_relation('raw_tables') -%}
     {%- set products = validation_relation('products') -%}
+    {#- the quarantine reasons (seeds/quarantine_reasons.csv): the column each one's
+        exceptions name -#}
+    {%- set reasons = validation_relation('quarantine_reasons') -%}
     {%- set reconciliation_built = results
         | selectattr('node.name', 'equalto', 'source_reconciliation')
         | selectattr('status', 'equalto', 'success') | list | length > 0 -%}
@@ -372,20 +378,17 @@
             to_jsonb(quarantined) as j,
             {{ validation_layout(raw_tables, 'quarantined.source_file',
                 'quarantined.source_sheet') }} as table_layout,
-            case
-                when quarantined.reason like 'date%' then 'delivery_date'
-                when quarantined.reason like '%quantity' then 'quantities'
-                when quarantined.reason in ('cancelled', 'not_delivered') then 'app_status'
-                else 'client_code'
-            end as model_column,
-            case
-                when quarantined.reason like 'date%' then quarantined.delivery_date_raw
-                when quarantined.reason like '%quantity' then quarantined.quantities
-                when quarantined.reason in ('cancelled', 'not_delivered')
-                    then quarantined.app_status
-                else quarantined.client_code_raw
-            end as value
+            {%- if reasons is not none %}
+            coalesce(reason.model_column, 'client_code') as model_column,
+            to_jsonb(quarantined) ->> coalesce(reason.value_column, 'client_code_raw') as value
+            {%- else %}
+            'client_code' as model_column,
+            quarantined.client_code_raw as value
+            {%- endif %}
         from {{ delivery_quarantine }} as quarantined
+        {%- if reasons is not none %}
+        left join {{ reasons }} as reason on quarantined.reason = reason.reason
+        {%- endif %}
     ) as q;
     {%- endif %}
     {% if reconciliation_built and reconciliation is not none -%}
@@ -478,117 +481,4 @@
     where reconciliation.run_id = (
         select run_id from validation.reconciliation order by recorded_at desc limit 1
     );
-{%- endmacro %}
-
-
-{#- The relation of a model or seed of this project by its name, when it exists in the
-    database (none otherwise: a hook must not fail on a database that is not built). -#}
-{% macro validation_relation(name) -%}
-    {%- for node in graph.nodes.values()
-        if node.name == name and node.resource_type in ['model', 'seed'] -%}
-        {{ return(adapter.get_relation(
-            database=node.database, schema=node.schema, identifier=node.alias)) }}
-    {%- endfor -%}
-    {{ return(none) }}
-{%- endmacro %}
-
-
-{#- A SQL text literal, or null. -#}
-{% macro validation_literal(value) -%}
-    {%- if value is none -%}
-        null
-    {%- else -%}
-        '{{ value | string | replace("'", "''") }}'
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- The source headers a model column comes from, for a row of the given layout: the
-    column map's source_header of each of the layout's columns whose mart_columns name
-    `model_column_sql` (an SQL text expression: 'customers.area_code'), joined by ' / '.
-    With `row_json`, the cells as written instead: the row's value of each such column's
-    as_written model column. null when there is no map. -#}
-{% macro validation_header(column_map, layout_sql, model_column_sql, row_json=none) -%}
-    {%- if column_map is none -%}
-        null::text
-    {%- else -%}
-        (
-            select string_agg(
-                {%- if row_json is none %}
-                mapped.source_header,
-                {%- else %}
-                coalesce({{ row_json }} ->> split_part(mapped.as_written, '.', 2), ''),
-                {%- endif %}
-                ' / ' order by mapped.source_column
-            )
-            from {{ column_map }} as mapped
-            where
-                {% if layout_sql is none -%}
-                {#- any layout: the first layout (by name) whose columns feed it -#}
-                mapped.layout = (
-                    select min(other.layout)
-                    from {{ column_map }} as other
-                    where ' ' || other.mart_columns || ' ' like '% ' || {{ model_column_sql }} || ' %'
-                )
-                and
-                {% else -%}
-                mapped.layout = {{ layout_sql }} and
-                {% endif -%}
-                ' ' || mapped.mart_columns || ' ' like '% ' || {{ model_column_sql }} || ' %'
-                {%- if row_json is not none %}
-                and mapped.as_written is not null
-                {%- endif %}
-        )
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- The layout (seeds/raw_layouts.csv) of the raw table a row comes from. -#}
-{% macro validation_layout(raw_tables, file_sql, sheet_sql) -%}
-    {%- if raw_tables is none -%}
-        null::text
-    {%- else -%}
-        (
-            select tables.layout
-            from {{ raw_tables }} as tables
-            where tables.source_file = {{ file_sql }} and tables.source_sheet = {{ sheet_sql }}
-            limit 1
-        )
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- The items of a quarantined delivery row (quantities 'GAS-C20-R=-1,...') with the header
-    each product has in the row's source: the history's column, or the app's. -#}
-{% macro validation_items(row, products) -%}
-    (
-        select
-            split_part(part, '=', 1) as code,
-            split_part(part, '=', 2) as quantity,
-            case
-                when {{ row }}.source_system = 'app' then product.app_column
-                else product.history_column
-            end as header
-        from regexp_split_to_table({{ row }}.quantities, ',') as part
-        left join {{ products }} as product on split_part(part, '=', 1) = product.product_code
-        where part <> ''
-    )
-{%- endmacro %}
-
-
-{#- What a review is of: a rule's exception is of its record (the customer or delivery,
-    wherever its row is now), a quarantined row of its source row. -#}
-{% macro validation_review_key(alias) -%}
-    case
-        when {{ alias }}.kind = 'rule' and {{ alias }}.record_key is not null
-            then 'record:' || {{ alias }}.record_key
-        else {{ validation_row_key(alias) }}
-    end
-{%- endmacro %}
-
-
-{#- The review key of a source row. -#}
-{% macro validation_row_key(alias) -%}
-    'row:' || concat_ws('|', {{ alias }}.source_file, {{ alias }}.source_sheet,
-        {{ alias }}.source_row)
 {%- endmacro %}

@@ -1,0 +1,49 @@
+"""The `luckygas` command: a thin layer that parses arguments and calls the library.
+
+Every error the user can act on is a `UserError`; it is printed as one line on stderr and
+the command exits non-zero, without a traceback. A module per command group: db.py, data.py
+(load, verify, report, sample), cutover.py (migrate, rollback), review.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.markup import escape
+
+from loaders import __version__
+from loaders.cli import cutover, data, db, review
+from loaders.cli.output import err
+from loaders.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="luckygas",
+        description="Migrate Lucky Gas's exports into PostgreSQL, losslessly.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in (db, data, cutover, review):
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        # One line, whatever the terminal width (never wrapped at 80 columns when stderr is
+        # not a terminal), and no rich markup read into the message: log lines and hints
+        # hold square brackets.
+        err.print(f"[bold red]luckygas:[/] {escape(str(exc))}", soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("[bold red]luckygas:[/] interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

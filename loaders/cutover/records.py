@@ -1,0 +1,120 @@
+"""validation.migrations and validation.rollbacks: their tables, the Record that writes a
+migration's or a rollback's row as the work goes, and the lock that lets one migrate or
+rollback run at a time on a database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from loaders.errors import UserError
+
+LOCK_KEY = 0x4C47_4D49  # pg_advisory_lock key: one migrate or rollback at a time per database
+
+DDL = """
+create schema if not exists validation;
+create table if not exists validation.migrations (
+    migration_id serial primary key,
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    arguments text[] not null,
+    files jsonb not null default '[]',
+    backup_path text,
+    backup_schemas text[],
+    counts_before jsonb,
+    checksums_before jsonb,
+    counts_after jsonb,
+    outcome text not null default 'running'
+        check (outcome in ('running', 'succeeded', 'no-go', 'failed')),
+    message text
+);
+create table if not exists validation.rollbacks (
+    rollback_id serial primary key,
+    migration_id integer not null references validation.migrations (migration_id),
+    started_at timestamptz not null default clock_timestamp(),
+    finished_at timestamptz,
+    backup_path text,
+    counts_after jsonb,
+    checksums_after jsonb,
+    views_recreated text[],
+    views_not_recreated text[],
+    restore_seconds numeric(10, 3),
+    verify_seconds numeric(10, 3),
+    outcome text not null default 'running'
+        check (outcome in ('running', 'rolled back', 'failed')),
+    message text
+);
+"""
+
+KEYS = {"migrations": "migration_id", "rollbacks": "rollback_id"}
+JSONB_COLUMNS = {"files", "counts_before", "checksums_before", "counts_after", "checksums_after"}
+
+
+def claim(conn: psycopg.Connection) -> None:
+    """Take the session advisory lock (a second migrate or rollback on the database stops
+    here) and create the record tables on first use."""
+    if not conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+        raise UserError("another `luckygas migrate` or `rollback` is running on this database")
+    with conn.transaction():
+        conn.execute(DDL)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of validation.migrations or validation.rollbacks (`table`), by its id."""
+
+    conn: psycopg.Connection
+    table: str  # migrations or rollbacks
+    id: int
+
+    @classmethod
+    def start(cls, conn: psycopg.Connection, table: str, **cols) -> Record:
+        """Insert the row (outcome running, started now) with `cols`."""
+        names = [sql.Identifier(c) for c in cols]
+        query = sql.SQL("insert into {} ({}) values ({}) returning {}").format(
+            sql.Identifier("validation", table),
+            sql.SQL(", ").join(names),
+            sql.SQL(", ").join([sql.Placeholder()] * len(names)),
+            sql.Identifier(KEYS[table]),
+        )
+        row = conn.execute(query, [_value(c, v) for c, v in cols.items()]).fetchone()
+        return cls(conn, table, row[0])
+
+    def set(self, **cols) -> None:
+        """Set columns of the row (those of JSONB_COLUMNS stored as jsonb)."""
+        self._update(cols)
+
+    def finish(self, outcome: str, message: str | None, **cols) -> None:
+        """Complete the row: its end (now), outcome and message (and any other column)."""
+        self._update({"outcome": outcome, "message": message or None, **cols}, finished=True)
+
+    def _update(self, cols: dict, finished: bool = False) -> None:
+        sets = [sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols]
+        if finished:
+            sets.append(sql.SQL("finished_at = clock_timestamp()"))
+        self.conn.execute(
+            sql.SQL("update {} set {} where {} = %s").format(
+                sql.Identifier("validation", self.table),
+                sql.SQL(", ").join(sets),
+                sql.Identifier(KEYS[self.table]),
+            ),
+            [*(_value(c, v) for c, v in cols.items()), self.id],
+        )
+
+    def read(self, *cols: str) -> tuple | None:
+        """The row's `cols`, or None when there is no such row."""
+        return self.conn.execute(
+            sql.SQL("select {} from {} where {} = %s").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+                sql.Identifier("validation", self.table),
+                sql.Identifier(KEYS[self.table]),
+            ),
+            (self.id,),
+        ).fetchone()
+
+
+def _value(column: str, value):
+    return Jsonb(value) if column in JSONB_COLUMNS and value is not None else value

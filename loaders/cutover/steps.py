@@ -1,0 +1,249 @@
+"""The migration's checkpoints from the backup on, in order: each a Step with its `run` and
+its `undo`. migrate() runs them in order; at a stop it undoes, newest first, every step that
+started since the last commit (the swap commits: after it, only `rollback` undoes it)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+from loaders import connection, raw
+from loaders.cutover import backup, checks, dbt, swap
+from loaders.cutover.backup import Backup
+from loaders.cutover.catalog import (
+    SHADOW_SUFFIX,
+    TARGET_SCHEMAS,
+    dependent_views,
+    relation_oids,
+    table_checksums,
+    table_counts,
+)
+from loaders.cutover.errors import NoGo, Unverified
+from loaders.cutover.inputs import Inputs
+from loaders.cutover.records import Record
+from loaders.errors import UserError
+
+TOTAL = 9  # the checkpoints shown as [n/9]: server and inputs (migrate.py), then STEPS
+Say = Callable[[str], None]
+
+
+@dataclass
+class Timings:
+    backup: float = 0.0
+    backup_verify: float = 0.0
+    load: float = 0.0
+    dbt: float = 0.0
+    after: float = 0.0  # after-checks, vacuum and swap
+    vacuum: float = 0.0  # VACUUM (ANALYZE) of the shadow tables, before the swap
+    swap: float = 0.0  # the one transaction readers may wait on
+
+
+@dataclass(frozen=True)
+class Built:
+    """What `dbt build` into the shadow schemas left for the after-checks."""
+
+    code: int
+    summary: str
+    log: Path
+    target_dir: Path
+    started: float  # time.time(): run_results.json must be newer
+
+
+@dataclass
+class Run:
+    """One migration under way: what its steps read and write."""
+
+    target: connection.Target
+    conn: psycopg.Connection  # autocommit, holding the migrate/rollback lock
+    record: Record
+    paths: list[Path]
+    inputs: Inputs
+    backup_dir: Path
+    verify_restore: bool
+    targets: dict[str, float]
+    major: int  # the server's major version
+    say: Say
+    step: Step | None = None  # the step running
+    started: list[Step] = field(default_factory=list)  # what a stop undoes
+    timings: Timings = field(default_factory=Timings)
+    backup: Backup | None = None
+    built: Built | None = None
+    metrics: list[checks.Metric] = field(default_factory=list)  # entity level
+    counts_after: dict[str, int] = field(default_factory=dict)
+
+    def progress(self, text: str) -> None:
+        assert self.step is not None and self.step.number is not None
+        self.say(f"[{self.step.number}/{TOTAL}] {text}")
+
+    def note(self, text: str) -> None:
+        self.say(f"      {text}")
+
+    def commit(self) -> None:
+        """The migration is in: a stop from here on undoes nothing before it."""
+        self.started.clear()
+
+
+def _nothing(run: Run) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A checkpoint: its run, and the undo a stop calls (returning what it undid, or None)."""
+
+    name: str  # as a stop names it: "no-go at after-checks"
+    number: int | None  # its [n/9] in the progress lines (None: it prints none)
+    run: Callable[[Run], None]
+    undo: Callable[[Run], str | None] = _nothing  # what it undid, for the message
+
+
+# -- the steps, in their order ------------------------------------------------------------
+
+
+def clear_leftovers(r: Run) -> None:
+    left = swap.drop_shadows(r.conn)
+    if left:
+        r.note(f"dropped what an earlier stopped migration left: {', '.join(left)}")
+
+
+def take_backup(r: Run) -> None:
+    r.backup_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = (r.backup_dir / f"migration-{r.record.id}-{stamp}.dump").resolve()
+    t = time.perf_counter()
+    b = r.backup = backup.take(r.target, path)
+    r.timings.backup = time.perf_counter() - t
+    if b.path is None:
+        r.progress("backup: no target schema yet: nothing to back up (recorded)")
+    else:
+        r.progress(f"backup: {b.path} ({b.path.stat().st_size:,} bytes, {len(b.counts)} tables,"
+                   f" {sum(b.counts.values()):,} rows) in {r.timings.backup:.1f} s")  # fmt: skip
+    r.record.set(
+        backup_path=None if b.path is None else str(b.path),
+        backup_schemas=b.schemas,
+        counts_before=b.counts,
+        checksums_before=b.checksums,
+    )
+
+
+def verify_backup(r: Run) -> None:
+    t = time.perf_counter()
+    summary = backup.verify(r.target, r.backup, scratch=r.verify_restore, major=r.major)
+    r.timings.backup_verify = time.perf_counter() - t
+    r.progress(f"backup verified: {summary} ({r.timings.backup_verify:.1f} s)")
+
+
+def go(r: Run) -> None:
+    r.progress(f"go: {len(r.inputs.files)} files present, hashed and readable")
+
+
+def load(r: Run) -> None:
+    t = time.perf_counter()
+    report = raw.load(
+        r.inputs.planned,
+        lambda: connection.connect(r.target, autocommit=True),
+        arguments=["migrate", *map(str, r.paths)],
+    )
+    r.timings.load = time.perf_counter() - t
+    n_loaded = sum(x.outcome == "loaded" for x in report.results)
+    rows = sum(x.rows_written for x in report.results)
+    r.progress(f"load {report.load_id}: {n_loaded} sources loaded, {rows:,} rows,"
+               f" {len(report.results) - n_loaded} unchanged ({r.timings.load:.1f} s)")  # fmt: skip
+
+
+def undo_load(r: Run) -> str:
+    """Restore raw from the backup (drop it if the backup has none) and verify it."""
+    b = r.backup
+    assert b is not None
+    views = dependent_views(r.conn, relation_oids(r.conn, ["raw"]))
+    backup.restore(r.target, b.path if "raw" in b.schemas else None, views, r.major, ("raw",))
+    want = Backup(
+        b.path,
+        ["raw"],
+        {k: v for k, v in b.counts.items() if k.startswith("raw.")},
+        {k: v for k, v in b.checksums.items() if k.startswith("raw.")},
+    )
+    if backup.differences(want, table_counts(r.conn, ["raw"]), table_checksums(r.conn, ["raw"])):
+        raise Unverified("raw does not verify against the backup's counts and checksums")
+    r.note(f"the load was undone: raw restored from the backup ({len(want.counts)} tables verify)")
+    return "the load was undone (raw restored from the backup and verified)"
+
+
+def build(r: Run) -> None:
+    t = time.perf_counter()
+    log = r.backup_dir / f"migration-{r.record.id}-dbt.log"
+    r.note(f"dbt build into *{SHADOW_SUFFIX} running (its output: {log})")
+    with tempfile.TemporaryDirectory(prefix="luckygas-dbt-") as tmp:
+        env = dbt.dbt_environment(r.target, Path(tmp))
+        started = time.time() - 1
+        code, summary = dbt.run_dbt_build(env, log, r.targets)
+    r.timings.dbt = time.perf_counter() - t
+    if code != 0 and not summary:
+        raise UserError(f"dbt build exited {code} (no summary); see {log}")
+    r.progress(f"dbt build into *{SHADOW_SUFFIX}: {summary} ({r.timings.dbt:.1f} s)")
+    r.built = Built(code, summary, log, dbt.dbt_target_dir(env), started)
+
+
+def undo_build(r: Run) -> str | None:
+    return "the shadow build was dropped" if swap.drop_shadows(r.conn) else None
+
+
+def after_checks(r: Run) -> None:
+    b = r.built
+    assert b is not None
+    problems = dbt.check_run_results(b.target_dir, b.started)
+    if any(not p.startswith(("test ", "reconciliation ")) for p in problems):
+        raise UserError(f"{'; '.join(problems)}; see {b.log}")
+    if problems:
+        raise NoGo("; ".join(checks.unaccounted_tables(r.conn) + problems))
+    if b.code != 0:
+        raise UserError(f"dbt build exited {b.code} ({b.summary}); see {b.log}")
+    metrics = checks.shadow_metrics(r.conn)
+    r.metrics = [m for m in metrics if m.level == "entity"]
+    r.note("success rates: " + "; ".join(m.shown() for m in r.metrics))
+    for m in metrics:
+        if m.level == "source" and not m.meets_target:
+            r.note(f"note: source below its entity's target: {m.shown()}")
+    short = checks.below_target(r.conn, metrics)
+    if short:
+        raise NoGo("; ".join(short))
+    r.progress("after-checks: reconciliation exact, orphan rate within the threshold,"
+               " no error test failing, every entity's success rate meets its target")  # fmt: skip
+
+
+def vacuum(r: Run) -> None:
+    t = time.perf_counter()
+    swap.vacuum_shadows(r.conn)
+    r.timings.vacuum = time.perf_counter() - t
+
+
+def swap_in(r: Run) -> None:
+    t = time.perf_counter()
+    s = swap.swap_in(r.conn)
+    r.timings.swap = time.perf_counter() - t
+    r.commit()
+    r.counts_after = table_counts(r.conn, TARGET_SCHEMAS)
+    marts = {k: v for k, v in r.counts_after.items() if k.startswith("marts.")}
+    r.progress(f"swapped in {s.moved} relations in one transaction ({r.timings.swap:.2f} s)"
+               + (f"; views recreated: {', '.join(s.recreated)}" if s.recreated else "")
+               + (f"; views NOT recreated: {', '.join(s.missing)}" if s.missing else "")
+               + "; marts: " + ", ".join(f"{k.split('.', 1)[1]}={v:,}" for k, v in marts.items()))  # fmt: skip
+
+
+STEPS = (
+    Step("shadow cleanup", None, clear_leftovers),
+    Step("backup", 3, take_backup),
+    Step("backup verification", 4, verify_backup),
+    Step("go", 5, go),
+    Step("load", 6, load, undo_load),
+    Step("dbt build", 7, build, undo_build),
+    Step("after-checks", 8, after_checks),
+    Step("vacuum", None, vacuum),
+    Step("swap", 9, swap_in),
+)

@@ -1,0 +1,121 @@
+"""`luckygas db start|stop|status|env|psql`: what each does, and the lines it reports.
+
+Each acts on the embedded server of the project home, unless PG* variables or LUCKYGAS_DSN
+name another server (`loaders.connection`); that one is never started or stopped. The CLI
+prints the returned lines on stdout and exits with the returned code; what the user can fix
+is a UserError.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from loaders import connection
+from loaders.embedded import HOST, EmbeddedServer, bin_path
+from loaders.errors import UserError
+
+
+@dataclass(frozen=True)
+class Output:
+    """What a `db` command reports: lines for stdout, and the exit code."""
+
+    lines: tuple[str, ...]
+    code: int = 0
+
+
+def start(home: Path) -> Output:
+    """`db start`: start the embedded server, unless PG*/LUCKYGAS_DSN name another one."""
+    external = connection.external_server(home)
+    if external is not None:
+        return Output((f"using {external.description}; the embedded server is not started",))
+    server = EmbeddedServer(home)
+    result = server.start()
+    where = f"{HOST}:{result.port}"
+    if result.already_running:
+        lines = [f"the embedded PostgreSQL is already running on {where} ({server.pgdata})"]
+    else:
+        made = "new data directory" if result.initialized else "data directory"
+        lines = [f"started the embedded PostgreSQL on {where} ({made} {server.pgdata})"]
+    if result.previous_port is not None:
+        lines.append(
+            f"note: port {result.previous_port} was taken, now {result.port};"
+            ' run `eval "$(luckygas db env)"` again'
+        )
+    return Output(tuple(lines))
+
+
+def stop(home: Path) -> Output:
+    """`db stop`: stop the embedded server (never an external one)."""
+    external = connection.external_server(home)
+    if external is not None:
+        return Output((f"using {external.description}; there is no embedded server to stop",))
+    server = EmbeddedServer(home)
+    if server.stop():
+        return Output((f"stopped the embedded PostgreSQL ({server.pgdata})",))
+    return Output(("the embedded PostgreSQL is not running",))
+
+
+def status(home: Path) -> Output:
+    """`db status`: code 0 if the server in use answers, 1 if the embedded one is not running."""
+    target = connection.external_server(home)
+    if target is None:
+        server = EmbeddedServer(home)
+        port = server.running_port()
+        if port is None:
+            exists = server.pgdata.is_dir()
+            return Output(
+                (
+                    "embedded PostgreSQL: not running",
+                    f"data dir: {server.pgdata}{'' if exists else ' (not created yet)'}",
+                ),
+                code=1,
+            )
+        target = connection.embedded_target(server, port)
+    version = connection.server_version(target)  # UserError if it does not answer
+    lines = [f"{target.kind} PostgreSQL: running"]
+    if target.kind == "embedded":
+        lines.append(f"data dir: {EmbeddedServer(home).pgdata}")
+    lines.append(f"server:   {target.host}:{target.port}")
+    lines.append(f"version:  {version}")
+    return Output(tuple(lines))
+
+
+def env(home: Path) -> Output:
+    """`db env`: shell exports for the running embedded server (a comment if external)."""
+    external = connection.external_server(home)
+    if external is not None:
+        return Output((f"# luckygas: using {external.description}; nothing to export",))
+    server = EmbeddedServer(home)
+    port = server.running_port()
+    if port is None:
+        raise UserError("the embedded PostgreSQL is not running; run `luckygas db start` first")
+    return Output(tuple(f"export {k}={shlex.quote(v)}" for k, v in server.env(port).items()))
+
+
+def psql(home: Path, args: Sequence[str]) -> int:
+    """`db psql ARGS`: the wheel's psql 16 against the server in use; returns psql's code."""
+    target = connection.resolve(home, start_embedded=False)
+    return run_interactive([str(bin_path("psql")), *args], env=target.env)
+
+
+def run_interactive(argv: Sequence[str], env: dict[str, str]) -> int:
+    """Run a terminal program in the foreground and return its exit code.
+
+    Ctrl-C goes to the whole foreground process group, so we ignore it while the child
+    runs: psql cancels its query and carries on, as it would when run directly.
+    """
+    proc = subprocess.Popen(list(argv), env=env)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+    try:
+        code = proc.wait()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as shells do
