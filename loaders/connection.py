@@ -8,8 +8,11 @@ The rule, in order:
 2. Any of the libpq variables PGHOST, PGHOSTADDR, PGPORT, PGSERVICE, PGDATABASE, PGUSER
    names an external server, unless they are exactly what `luckygas db env` exports for
    this project's embedded server (so `eval "$(luckygas db env)"` does not turn the
-   embedded server into an "external" one).
-3. Otherwise: the embedded server of the project home (`loaders.embedded`).
+   embedded server into an "external" one). PGPASSFILE, which `db env` also exports,
+   names no server.
+3. Otherwise: the embedded server of the project home (`loaders.embedded`), reached with
+   the password in the home's pgpass file (`passfile=` in the conninfo, PGPASSFILE in the
+   environment of psql, dbt and pg_dump).
 
 An external server is never started, stopped or created; the embedded data directory is
 not even created while one is in use. Empty variables count as unset.
@@ -112,10 +115,13 @@ def external_server(home: Path | None = None) -> Target | None:
 
 def embedded_target(server: embedded.EmbeddedServer, port: int) -> Target:
     """The Target for `server` running on `port`."""
+    # PGPASSWORD would win over PGPASSFILE in psql, dbt and pg_dump: it is some other
+    # server's password, never this one's.
+    inherited = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
     return Target(
         kind="embedded",
-        conninfo=server.conninfo(port),
-        env={**os.environ, **server.env(port)},
+        conninfo=server.conninfo(port),  # passfile=<home>/pgpass
+        env={**inherited, **server.env(port)},  # PGPASSFILE=<home>/pgpass
         description=(
             f"the embedded server at {embedded.HOST}:{port}, database {embedded.DATABASE},"
             f" user {embedded.USER}"
@@ -171,9 +177,13 @@ def _external(
 
 
 def _names_embedded(named: tuple[str, ...], server: embedded.EmbeddedServer) -> bool:
-    """True if the PG* variables set are exactly what `db env` exports for `server`."""
+    """True if the PG* variables set are exactly what `db env` exports for `server`.
+
+    Only the variables that name a server count: `db env` also exports PGPASSFILE, which
+    says how to log in, not where.
+    """
     port = server.recorded_port()  # reads a file; never creates the home
     if port is None:
         return False
-    exported = server.env(port)
+    exported = {k: v for k, v in server.env(port).items() if k in SERVER_VARIABLES}
     return set(named) == set(exported) and all(os.environ[k] == v for k, v in exported.items())

@@ -87,7 +87,11 @@ def status(home: Path) -> Output:
 
 
 def env(home: Path) -> Output:
-    """`db env`: shell exports for the running embedded server (a comment if external)."""
+    """`db env`: shell exports for the running embedded server (a comment if external).
+
+    PGHOST, PGPORT, PGUSER, PGDATABASE, and PGPASSFILE (the home's pgpass file, which holds
+    the server's password): psql, dbt and psycopg then log in with no further step.
+    """
     external = connection.external_server(home)
     if external is not None:
         return Output((f"# luckygas: using {external.description}; nothing to export",))

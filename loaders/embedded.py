@@ -1,17 +1,53 @@
 """The embedded PostgreSQL 16: a real server from the `pgserver` wheel, kept per project.
 
-Layout under the project home (`$LUCKYGAS_HOME`, else `<cwd>/.luckygas`, git-ignored):
+It admits only its owner. initdb runs with `--auth=scram-sha-256` and a generated secret;
+pg_hba.conf (ours, rewritten whenever the server is started) has no `trust` line, so another
+local user who reaches 127.0.0.1 gets "no password supplied" instead of a superuser that
+can run `copy ... to program`. Clients get the secret the libpq way, from a pgpass file:
+`luckygas db env` exports PGPASSFILE, dbt's profile leaves the password empty (libpq then
+reads PGPASSFILE), and our own conninfo carries `passfile=`.
 
-    pgdata/        the data directory (initdb'd on first start)
-    server.json    the TCP port chosen on first start, reused while it stays free
-    postgres.log   the server log (pg_ctl -l)
+Layout under the project home (`$LUCKYGAS_HOME`, else `<cwd>/.luckygas`, git-ignored), 0700,
+every file in it 0600:
 
-The server listens on 127.0.0.1 only, trusts local connections (user `postgres`) and keeps
-running after the command that started it exits, until `luckygas db stop`. We drive the
-wheel's `initdb` and `pg_ctl` ourselves instead of `pgserver.get_server`, which listens on
-a unix socket only and stops the server when the calling process exits. As root (CI, a
-container) the binaries refuse to run, so they run as the system user `pgserver`, set up
-with pgserver's own helpers.
+    postgres.password  the secret (the source of truth; pgpass is rewritten from it)
+    pgpass             `127.0.0.1:*:*:postgres:<secret>` (and `localhost`, for the socket)
+    server.json        the TCP port chosen on first start (reused while it stays free),
+                       and where the data directory is
+    pgdata/            the data directory (initdb'd on first start); as root, a symlink
+    postgres.log       the server log (pg_ctl -l); as root, in the cluster folder below
+
+As root (CI, a container) postgres refuses to run, so initdb, pg_ctl and postgres run as the
+system user `pgserver`, which must reach the programs and the data directory. The earlier
+version opened read and enter rights on every parent folder up to `/` for that, turning a
+private 0700 folder into 0755. Now no folder of the user's is touched; as root everything
+`pgserver` needs lives in a root-owned system folder instead:
+
+    /var/lib/luckygas/                          root 0755
+      postgres-<pgserver version>/              root 0755, a copy of the wheel's programs:
+        pgserver/pginstall/{bin,lib,share}      (copied once, atomically: temp name, rename;
+        pgserver.libs/                          the layout the binaries' $ORIGIN rpath needs)
+      clusters/                                 root 0711 (enter only: no listing)
+        <sha256 of the home path, 16 hex>/      pgserver 0700
+          pgdata/                               pgserver 0700, the data directory
+          postgres.log                          pgserver 0600
+          project-home                          which home this cluster belongs to
+
+and `<home>/pgdata` is a symlink to that data directory. `bin_path()` still names the
+wheel's own programs: psql, pg_dump and pg_restore run as the calling user (root included),
+who can read the wheel. The PostgreSQL binaries are relocatable (bin, lib and share are
+found relative to the program), which is what makes the copy work.
+
+Upgrades from the earlier version happen on `db start`: a data directory whose pg_hba.conf
+still trusts gets the password (set while still trusted, as a SCRAM verifier computed
+client-side), our pg_hba.conf and a reload; as root a data directory under the home is first
+moved to the cluster folder. A lost password file is recovered by setting a new password in
+single-user mode (whoever owns the data directory may do that anyway).
+
+The server listens on 127.0.0.1 only and keeps running after the command that started it
+exits, until `luckygas db stop`. We drive the wheel's `initdb` and `pg_ctl` ourselves instead
+of `pgserver.get_server`, which listens on a unix socket only, trusts every local
+connection and stops the server when the calling process exits.
 
 Which server a command talks to (this one, or one that PG* variables or LUCKYGAS_DSN name)
 is decided in `loaders.connection`; `luckygas db ...` is `loaders.db_command`.
@@ -21,9 +57,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import importlib.metadata
 import json
 import os
+import secrets
 import shlex
+import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -34,6 +75,8 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from loaders.errors import UserError
 
@@ -47,10 +90,24 @@ HOST = "127.0.0.1"
 USER = "postgres"
 DATABASE = "luckygas"
 SYSTEM_USER = "pgserver"  # who runs initdb/pg_ctl/postgres when we are root
+SYSTEM_DIR = Path("/var/lib/luckygas")  # as root: the programs' copy and the clusters
 DEFAULT_PORT = 5432  # never chosen: it belongs to any "real" server on the machine
 START_TIMEOUT_S = 60
 _PORT_ATTEMPTS = 3
 _ORPHAN_WAIT_S = 5.0
+_RELOAD_WAIT_S = 10.0
+_AUTH = "scram-sha-256"
+_HBA = f"""\
+# Written by luckygas (loaders/embedded.py) on every `luckygas db start`; edits are lost.
+# Only the owner gets in: every connection needs the password in the project home's pgpass.
+# TYPE  DATABASE     USER  ADDRESS        METHOD
+local   all          all                  {_AUTH}
+host    all          all   127.0.0.1/32   {_AUTH}
+host    all          all   ::1/128        {_AUTH}
+local   replication  all                  {_AUTH}
+host    replication  all   127.0.0.1/32   {_AUTH}
+host    replication  all   ::1/128        {_AUTH}
+"""
 
 
 def project_home() -> Path:
@@ -61,8 +118,24 @@ def project_home() -> Path:
 
 
 def bin_path(program: str) -> Path:
-    """Path of one of the wheel's PostgreSQL 16 programs (psql, pg_dump, pg_ctl, ...)."""
+    """Path of one of the wheel's PostgreSQL 16 programs (psql, pg_dump, pg_ctl, ...).
+
+    The wheel's own copy, for programs that run as the calling user. (As root the server
+    itself runs from a copy that `pgserver` can reach; see the module docstring.)
+    """
     return POSTGRES_BIN_PATH / program
+
+
+def pgpass_line(host: str, user: str, password: str) -> str:
+    """One pgpass line for `host`, any port and database: `host:*:*:user:password`.
+
+    libpq reads `\\` and `:` in a field as escaped by a backslash.
+    """
+
+    def escape(field: str) -> str:
+        return field.replace("\\", "\\\\").replace(":", "\\:")
+
+    return f"{escape(host)}:*:*:{escape(user)}:{escape(password)}\n"
 
 
 @dataclass(frozen=True)
@@ -80,13 +153,24 @@ class EmbeddedServer:
 
     Every method is safe to call from several processes: start and stop take a file lock
     in the home directory. Nothing here looks at PG* variables.
+
+    `pgdata` and `log_file` are the real paths (as root, under SYSTEM_DIR); `cluster_dir`
+    is the folder holding both (the home itself when not root).
     """
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home).expanduser().resolve()
-        self.pgdata = self.home / "pgdata"
+        self.as_root = os.geteuid() == 0
+        if self.as_root:
+            self.cluster_dir = SYSTEM_DIR / "clusters" / cluster_key(self.home)
+        else:
+            self.cluster_dir = self.home
+        self.pgdata = self.cluster_dir / "pgdata"
+        self.log_file = self.cluster_dir / "postgres.log"
         self.state_file = self.home / "server.json"
-        self.log_file = self.home / "postgres.log"
+        self.password_file = self.home / "postgres.password"
+        self.pgpass_file = self.home / "pgpass"
+        self._home_pgdata = self.home / "pgdata"  # as root: the symlink to `pgdata`
         self._lock_file = self.home / ".lock"
 
     # -- inspection -------------------------------------------------------------------
@@ -109,7 +193,7 @@ class EmbeddedServer:
         directory, so a stale file (crash, reboot, recycled PID) reads as not running.
         """
         lines = self._postmaster_lines()
-        if lines is None or not self._is_our_postmaster(lines):
+        if lines is None or not self._is_our_postmaster(lines, self.pgdata):
             return None
         try:
             return int(lines[3])
@@ -121,25 +205,50 @@ class EmbeddedServer:
         return self.running_port() is not None
 
     def conninfo(self, port: int, dbname: str = DATABASE) -> str:
-        """libpq conninfo for this server on `port`."""
-        return f"host={HOST} port={port} user={USER} dbname={dbname}"
+        """libpq conninfo for this server on `port`, the password read from the pgpass file.
+
+        The empty `password` keeps libpq from taking PGPASSWORD (some other server's) from
+        the environment: libpq reads an empty password as none, and consults the passfile.
+        """
+        return make_conninfo(
+            host=HOST,
+            port=str(port),
+            user=USER,
+            dbname=dbname,
+            password="",
+            passfile=str(self.pgpass_file),
+        )
 
     def env(self, port: int) -> dict[str, str]:
         """The libpq variables that point psql, dbt and psycopg at this server."""
-        return {"PGHOST": HOST, "PGPORT": str(port), "PGUSER": USER, "PGDATABASE": DATABASE}
+        return {
+            "PGHOST": HOST,
+            "PGPORT": str(port),
+            "PGUSER": USER,
+            "PGDATABASE": DATABASE,
+            "PGPASSFILE": str(self.pgpass_file),
+        }
 
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> StartResult:
         """Start the server (initdb first if needed) and create database `luckygas`.
 
-        Idempotent: a running server is left alone. Raises UserError naming the log file
-        and its last lines if PostgreSQL does not come up.
+        Idempotent: a running server is left alone, except that a data directory of the
+        earlier version (trusting every local connection) is given its password first.
+        Raises UserError naming the log file and its last lines if PostgreSQL does not
+        come up.
         """
-        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._locked():
+            self._check_home_link()
+            if self.as_root:
+                self._adopt_home_pgdata()
+            self._tighten_home()  # after the earlier version's server (if any) is stopped
+            self._recover_lost_password()
             port = self.running_port()
             if port is not None:
+                self._secure(port)
                 return StartResult(
                     port, already_running=True, initialized=False, previous_port=None
                 )
@@ -161,6 +270,7 @@ class EmbeddedServer:
                 raise UserError(
                     f"PostgreSQL did not start ({failure}); last lines of {self.log_file}:\n{tail}"
                 )
+            self._secure(port)
             self._ensure_database(port)
         moved = recorded if recorded is not None and recorded != port else None
         return StartResult(
@@ -169,28 +279,271 @@ class EmbeddedServer:
 
     def stop(self) -> bool:
         """Stop the server if it runs; return whether it was running. Idempotent."""
-        if not self.pgdata.is_dir():
+        if not self.home.is_dir():
             return False
         with self._locked():
-            if not self.is_running():
-                return False
-            if os.geteuid() == 0:
-                self._ensure_traversable()
-            result = self._run(
-                [bin_path("pg_ctl"), "-D", self.pgdata, "-w", "-t", "60", "-m", "fast", "stop"],
-                timeout=90,
-            )
-            if result.returncode != 0:
-                raise UserError(
-                    f"pg_ctl stop failed: {_one_line(result.stdout)}; see {self.log_file}"
-                )
+            stopped_old = self.as_root and self._stop_home_pgdata_server()
+            if not self.pgdata.is_dir() or not self.is_running():
+                return stopped_old
+            self._pg_ctl_stop(self.pgdata)
             return True
 
-    # -- internals --------------------------------------------------------------------
+    # -- internals: the home, the secret, pg_hba.conf ---------------------------------
+
+    def _tighten_home(self) -> None:
+        """Make the home 0700 if an earlier version made it wider."""
+        if self.home.stat().st_mode & 0o077:
+            self.home.chmod(0o700)
+
+    def _check_home_link(self) -> None:
+        """Refuse a home whose pgdata symlink names a cluster other than this one's.
+
+        As root the cluster is found by a hash of the home path, so a moved or copied
+        home would otherwise silently get a new, empty cluster; not as root, a link left by
+        a root run points at a cluster we may not read.
+        """
+        link = self._home_pgdata
+        if not link.is_symlink():
+            return
+        target = Path(os.readlink(link))
+        if not self.as_root:
+            raise UserError(
+                f"{link} links to {target}, a cluster set up by luckygas run as root;"
+                " run luckygas as root, or use another LUCKYGAS_HOME"
+            )
+        if target != self.pgdata:
+            raise UserError(
+                f"{link} links to {target}, but this home's cluster is {self.pgdata}"
+                f" (was the home moved or copied?); move {target.parent} to"
+                f" {self.cluster_dir} to keep its data, or delete the link to start afresh"
+            )
+
+    def _secret(self, *, create: bool) -> str | None:
+        """The server's password (made when `create` and missing); rewrites the pgpass file."""
+        try:
+            secret = self.password_file.read_text().strip()
+        except FileNotFoundError:
+            if not create:
+                return None
+            secret = ""
+        if not secret:
+            secret = secrets.token_urlsafe(32)
+            _write_private(self.password_file, secret + "\n")
+        else:
+            _tighten(self.password_file)
+        lines = pgpass_line(HOST, USER, secret) + pgpass_line("localhost", USER, secret)
+        _write_private(self.pgpass_file, lines)
+        return secret
+
+    def _hba_trusts(self) -> bool:
+        """True if pg_hba.conf has a `trust` line (a data directory of the earlier version)."""
+        try:
+            text = (self.pgdata / "pg_hba.conf").read_text()
+        except FileNotFoundError:
+            return False
+        return any("trust" in line.split("#", 1)[0].split() for line in text.splitlines())
+
+    def _write_hba(self) -> None:
+        self._write_server_file(self.pgdata / "pg_hba.conf", _HBA)
+
+    def _write_server_file(self, path: Path, text: str) -> None:
+        """Write a file the server reads: 0600, owned by whoever runs the server."""
+        _write_private(path, text)
+        if self.as_root:
+            entry = _system_user()
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _secure(self, port: int) -> None:
+        """With the server running: make sure it admits only holders of the secret.
+
+        A data directory of the earlier version still trusts: we connect (trusted), set the
+        password as a SCRAM verifier computed here (the server never sees the secret), write
+        our pg_hba.conf, reload, and wait until a connection without password is refused.
+        The secret files are written first, so a crash halfway leaves a state the next
+        start finishes.
+        """
+        secret = self._secret(create=True)
+        assert secret is not None
+        _tighten(self.log_file)  # the earlier version's log was 0644
+        if not self._hba_trusts():
+            return
+        try:
+            with psycopg.connect(
+                self.conninfo(port, dbname="postgres"), autocommit=True, connect_timeout=10
+            ) as conn:
+                verifier = conn.pgconn.encrypt_password(
+                    secret.encode(), USER.encode(), b"scram-sha-256"
+                )
+                conn.execute(
+                    sql.SQL("alter role {} password {}").format(
+                        sql.Identifier(USER), sql.Literal(verifier.decode())
+                    )
+                )
+                self._write_hba()
+                errors = conn.execute(
+                    "select line_number, error from pg_hba_file_rules where error is not null"
+                ).fetchall()
+                if errors:
+                    raise UserError(f"the new {self.pgdata / 'pg_hba.conf'} is invalid: {errors}")
+                conn.execute("select pg_reload_conf()")
+        except psycopg.OperationalError as exc:
+            raise UserError(
+                f"could not set the password of the server on {HOST}:{port}:"
+                f" {_one_line(str(exc))}; see {self.log_file}"
+            ) from exc
+        self._wait_until_password_required(port)
+
+    def _wait_until_password_required(self, port: int) -> None:
+        """After the reload: wait until a connection without the password is refused."""
+        nowhere = self.home / ".no-password"  # a passfile that does not exist
+        probe = make_conninfo(
+            host=HOST,
+            port=str(port),
+            user=USER,
+            dbname="postgres",
+            passfile=str(nowhere),
+            password="",
+        )
+        deadline = time.monotonic() + _RELOAD_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(probe, connect_timeout=5):
+                    pass
+            except psycopg.OperationalError:
+                return
+            time.sleep(0.05)
+        raise UserError(
+            f"the server on {HOST}:{port} still admits connections without a password after"
+            f" reloading {self.pgdata / 'pg_hba.conf'}; see {self.log_file}"
+        )
+
+    def _recover_lost_password(self) -> None:
+        """A cluster with password authentication but no password file: set a new password.
+
+        Done in single-user mode with the server stopped: whoever owns the data directory
+        may do that anyway, and there is no other way in without the secret.
+        """
+        if not (self.pgdata / "PG_VERSION").exists() or self.password_file.exists():
+            return
+        if self._hba_trusts():
+            return  # the earlier version's cluster: `_secure` upgrades it once running
+        if self.is_running():
+            self._pg_ctl_stop(self.pgdata)
+        secret = self._secret(create=True)
+        assert secret is not None
+        literal = secret.replace("'", "''")
+        result = self._run(
+            [self._server_bin() / "postgres", "--single", "-D", self.pgdata, "postgres"],
+            timeout=120,
+            input=f"alter role {USER} password '{literal}';\n",
+        )
+        if result.returncode != 0:
+            self.password_file.unlink(missing_ok=True)  # not set: try again next time
+            raise UserError(
+                f"could not set a new password for {self.pgdata}: {_one_line(result.stdout)}"
+            )
+        self._write_hba()
+
+    # -- internals: as root -----------------------------------------------------------
+
+    def _server_bin(self) -> Path:
+        """The bin folder of the programs the server runs from (as root: the system copy)."""
+        if not self.as_root:
+            return POSTGRES_BIN_PATH
+        return _system_install() / "pgserver" / "pginstall" / "bin"
+
+    def _prepare_cluster_dir(self) -> None:
+        """As root: the cluster folder and data directory, owned by `pgserver`, 0700."""
+        entry = _system_user()
+        clusters = self.cluster_dir.parent
+        _system_folder(SYSTEM_DIR, 0o755)
+        _system_folder(clusters, 0o711)
+        for folder in (self.cluster_dir, self.pgdata):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+            folder.chmod(0o700)
+        note = self.cluster_dir / "project-home"
+        if not note.exists():
+            self._write_server_file(note, f"{self.home}\n")
+        if not self._home_pgdata.is_symlink():
+            self._home_pgdata.symlink_to(self.pgdata, target_is_directory=True)
+        if not self.log_file.exists():
+            self._write_server_file(self.log_file, "")
+
+    def _stop_home_pgdata_server(self) -> bool:
+        """As root: stop a server the earlier version runs from `<home>/pgdata`, if any.
+
+        By signal (SIGINT, a fast shutdown, what `pg_ctl -m fast stop` sends) rather than
+        pg_ctl: pg_ctl runs as `pgserver`, which can no longer reach a home whose folders
+        were tightened since that server started.
+        """
+        legacy = self._home_pgdata
+        if legacy.is_symlink() or not legacy.is_dir():
+            return False
+        try:
+            lines = (legacy / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return False
+        if not self._is_our_postmaster(lines, legacy.resolve()):
+            return False
+        try:
+            postmaster = psutil.Process(int(lines[0]))
+            postmaster.send_signal(signal.SIGINT)
+            postmaster.wait(timeout=60)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            raise UserError(
+                f"the server of {legacy} (PID {postmaster.pid}) did not stop within 60 s;"
+                " stop it and run `luckygas db start` again"
+            ) from None
+        return True
+
+    def _adopt_home_pgdata(self) -> None:
+        """As root: move a data directory the earlier version kept in the home to ours.
+
+        Its server (if running) is stopped first; the data directory is moved, given to
+        `pgserver` and replaced by the symlink. `_secure` then sets the password.
+        """
+        legacy = self._home_pgdata
+        if legacy.is_symlink() or not legacy.is_dir():
+            return
+        if not (legacy / "PG_VERSION").exists():
+            if any(legacy.iterdir()):
+                raise UserError(
+                    f"{legacy} is not empty but holds no PostgreSQL cluster (no PG_VERSION);"
+                    " move it away and run `luckygas db start` again"
+                )
+            legacy.rmdir()
+            return
+        if self.pgdata.exists() and any(self.pgdata.iterdir()):
+            raise UserError(
+                f"both {legacy} and {self.pgdata} hold a data directory; move one away and"
+                " run `luckygas db start` again"
+            )
+        self._stop_home_pgdata_server()
+        _system_folder(SYSTEM_DIR, 0o755)
+        _system_folder(self.cluster_dir.parent, 0o711)
+        self.cluster_dir.mkdir(mode=0o700, exist_ok=True)
+        if self.pgdata.exists():
+            self.pgdata.rmdir()  # empty (checked above)
+        shutil.move(str(legacy), str(self.pgdata))
+        old_log = self.home / "postgres.log"
+        if old_log.is_file() and not self.log_file.exists():
+            shutil.move(str(old_log), str(self.log_file))
+        entry = _system_user()
+        for root, folders, files in os.walk(self.cluster_dir):
+            for name in [*folders, *files]:
+                os.lchown(Path(root) / name, entry.pw_uid, entry.pw_gid)
+        os.chown(self.cluster_dir, entry.pw_uid, entry.pw_gid)
+        self._prepare_cluster_dir()  # modes, the note, the symlink, the log
+
+    # -- internals: the server --------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._lock_file.open("a") as handle:
+        fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -200,16 +553,18 @@ class EmbeddedServer:
     def _postmaster_lines(self) -> list[str] | None:
         try:
             return (self.pgdata / "postmaster.pid").read_text().splitlines()
-        except (FileNotFoundError, PermissionError):
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
             return None
 
-    def _is_our_postmaster(self, lines: list[str]) -> bool:
+    @staticmethod
+    def _is_our_postmaster(lines: list[str], pgdata: Path) -> bool:
+        """True if `lines` (of postmaster.pid) name a live postmaster of `pgdata`."""
         try:
             proc = psutil.Process(int(lines[0]))
             if proc.name() != "postgres":
                 return False
             # A postgres process, but is it the postmaster of *this* data directory?
-            return Path(proc.cwd()) == self.pgdata or str(self.pgdata) in proc.cmdline()
+            return Path(proc.cwd()) == pgdata or str(pgdata) in proc.cmdline()
         except (IndexError, ValueError, psutil.NoSuchProcess, psutil.ZombieProcess):
             return False
         except psutil.AccessDenied:
@@ -253,68 +608,48 @@ class EmbeddedServer:
         return found
 
     def _ensure_initialized(self) -> bool:
-        """Create and initdb the data directory if needed; return whether initdb ran."""
-        self.pgdata.mkdir(mode=0o700, exist_ok=True)
-        if os.geteuid() == 0:
-            self._prepare_for_system_user()
+        """Create and initdb the data directory if needed; return whether initdb ran.
+
+        The superuser's password is the secret, handed to initdb in a temporary 0600 file
+        (as root owned by `pgserver`, which runs initdb), removed right after.
+        """
+        if self.as_root:
+            self._prepare_cluster_dir()
+        else:
+            self.pgdata.mkdir(mode=0o700, exist_ok=True)
         if (self.pgdata / "PG_VERSION").exists():
+            if not self._hba_trusts():
+                self._write_hba()  # ours, whatever was there
             return False
         if any(self.pgdata.iterdir()):
             raise UserError(
                 f"{self.pgdata} is not empty but holds no PostgreSQL cluster (no PG_VERSION);"
                 " move it away and run `luckygas db start` again"
             )
-        result = self._run(
-            [
-                bin_path("initdb"),
-                "-D",
-                self.pgdata,
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C",  # portable (no C.UTF-8 on macOS); byte order, UTF-8 text
-                "-U",
-                USER,
-            ],
-            timeout=120,
-        )
+        secret = self._secret(create=True)
+        pwfile = self.cluster_dir / f".initdb-password.{os.getpid()}"
+        try:
+            self._write_server_file(pwfile, f"{secret}\n")
+            result = self._run(
+                [
+                    self._server_bin() / "initdb",
+                    "-D",
+                    self.pgdata,
+                    f"--auth={_AUTH}",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C",  # portable (no C.UTF-8 on macOS); byte order, UTF-8 text
+                    "-U",
+                    USER,
+                ],
+                timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise UserError(f"initdb failed for {self.pgdata}: {_one_line(result.stdout)}")
+        self._write_hba()
         return True
-
-    def _prepare_for_system_user(self) -> None:
-        """As root: create `pgserver` and give it the data dir, the log and the binaries.
-
-        Mirrors pgserver's `PostgresServer.ensure_pgdata_inited`: it widens read/traverse
-        permissions on the parent directories and on the wheel's bin/ and lib/.
-        """
-        import stat
-
-        from pgserver.utils import (
-            ensure_folder_permissions,
-            ensure_prefix_permissions,
-            ensure_user_exists,
-        )
-
-        entry = ensure_user_exists(SYSTEM_USER)
-        self._ensure_traversable()
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        read = stat.S_IRGRP | stat.S_IROTH
-        execute = stat.S_IXGRP | stat.S_IXOTH
-        ensure_folder_permissions(POSTGRES_BIN_PATH, read | execute)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
-        self.log_file.touch()
-        for path in (self.pgdata, self.log_file):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-
-    def _ensure_traversable(self) -> None:
-        """As root: let `pgserver` reach the data dir (g+rx,o+rx on every parent).
-
-        Checked again before each pg_ctl call: something may have tightened a parent
-        since the last start (pytest resets /tmp/pytest-of-root to 0700, for one).
-        """
-        from pgserver.utils import ensure_prefix_permissions
-
-        ensure_prefix_permissions(self.pgdata)
 
     def _pg_ctl_start(self, port: int) -> str | None:
         """Run `pg_ctl start` on `port`; return None on success, else a short reason."""
@@ -322,7 +657,7 @@ class EmbeddedServer:
         try:
             result = self._run(
                 [
-                    bin_path("pg_ctl"),
+                    self._server_bin() / "pg_ctl",
                     "-D",
                     self.pgdata,
                     "-l",
@@ -341,6 +676,17 @@ class EmbeddedServer:
         if result.returncode != 0:
             return f"pg_ctl exit {result.returncode}: {_one_line(result.stdout)}"
         return None
+
+    def _pg_ctl_stop(self, pgdata: Path) -> None:
+        result = self._run(
+            [self._server_bin() / "pg_ctl", "-D", pgdata, "-w", "-t", "60", "-m", "fast", "stop"],
+            timeout=90,
+            cwd=pgdata,
+        )
+        if result.returncode != 0:
+            raise UserError(
+                f"pg_ctl stop failed for {pgdata}: {_one_line(result.stdout)}; see {self.log_file}"
+            )
 
     def _socket_dir(self, port: int) -> str:
         """The unix socket directory: the data dir, or none if that path is too long.
@@ -368,9 +714,9 @@ class EmbeddedServer:
             ) from exc
 
     def _write_state(self, port: int) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"port": port}) + "\n")
-        tmp.replace(self.state_file)
+        _write_private(
+            self.state_file, json.dumps({"port": port, "pgdata": str(self.pgdata)}) + "\n"
+        )
 
     def _log_size(self) -> int:
         try:
@@ -387,26 +733,122 @@ class EmbeddedServer:
         except FileNotFoundError:
             return []
 
-    def _run(self, argv: Sequence[str | Path], timeout: float) -> subprocess.CompletedProcess[str]:
-        """Run one of the wheel's programs, as `pgserver` when we are root."""
+    def _run(
+        self,
+        argv: Sequence[str | Path],
+        timeout: float,
+        *,
+        input: str | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a PostgreSQL program, as `pgserver` when we are root."""
         kwargs: dict[str, object] = {}
-        if os.geteuid() == 0:
+        if self.as_root:
             kwargs = {"user": SYSTEM_USER, "group": SYSTEM_USER, "extra_groups": []}
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["LC_ALL"] = "C.UTF-8"
         # pg_ctl's postmaster writes to the log (-l), so it holds no pipe of ours open.
         return subprocess.run(
             [str(a) for a in argv],
-            stdin=subprocess.DEVNULL,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            cwd=self.pgdata,
+            cwd=cwd if cwd is not None else self.pgdata,
             env=env,
             timeout=timeout,
             check=False,
             **kwargs,  # type: ignore[arg-type]
         )
+
+
+def cluster_key(home: Path) -> str:
+    """As root, the name of a home's cluster folder: 16 hex digits of its path's sha256."""
+    return hashlib.sha256(str(home).encode()).hexdigest()[:16]
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` atomically (temp file, rename), mode 0600 from the start."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _tighten(path: Path) -> None:
+    """Take group and other rights off `path`, if it exists."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except FileNotFoundError:
+        pass
+
+
+def _system_user():  # -> pwd.struct_passwd
+    """As root: the `pgserver` system user (created by pgserver's helper if missing)."""
+    from pgserver.utils import ensure_user_exists
+
+    entry = ensure_user_exists(SYSTEM_USER)
+    assert entry is not None
+    return entry
+
+
+def _system_folder(path: Path, mode: int) -> None:
+    """As root: `path` exists, belongs to root, and only root may write to it."""
+    path.mkdir(mode=mode, exist_ok=True)
+    info = path.lstat()
+    if path.is_symlink() or info.st_uid != 0 or info.st_mode & 0o022:
+        raise UserError(
+            f"{path} must be a folder owned by root that only root may write to"
+            f" (chown root {path}; chmod go-w {path})"
+        )
+    if info.st_mode & 0o7777 != mode:
+        path.chmod(mode)
+
+
+def _system_install() -> Path:
+    """As root: a root-owned copy of the wheel's programs that `pgserver` may run.
+
+    Copied once per pgserver version into SYSTEM_DIR, atomically (a temp name, then a
+    rename, so a half copy is never used). The layout mirrors site-packages, because the
+    programs find libpq through the rpath `$ORIGIN/../../../pgserver.libs`.
+    """
+    version = importlib.metadata.version("pgserver")
+    target = SYSTEM_DIR / f"postgres-{version}"
+    if (target / "pgserver" / "pginstall" / "bin" / "postgres").exists():
+        return target
+    _system_folder(SYSTEM_DIR, 0o755)
+    install = POSTGRES_BIN_PATH.parent  # .../site-packages/pgserver/pginstall
+    tmp = SYSTEM_DIR / f".postgres-{version}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(install / part, tmp / "pgserver" / "pginstall" / part, symlinks=True)
+        libs = install.parent.parent / "pgserver.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, tmp / "pgserver.libs", symlinks=True)
+        for root, _folders, files in os.walk(tmp):
+            os.chmod(root, 0o755)
+            for name in files:
+                path = Path(root) / name
+                if not path.is_symlink():
+                    path.chmod(0o755 if path.stat().st_mode & 0o100 else 0o644)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "pgserver" / "pginstall" / "bin" / "postgres").exists():
+                raise
+            # another process copied it first
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def _port_is_free(port: int) -> bool:

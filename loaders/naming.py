@@ -8,6 +8,11 @@ sheet 客戶資料. A name starting with a digit gets the prefix `f_`. CSV files
 named after the file alone. Every name fits PostgreSQL's 63-byte limit; `raw._sources` records
 the original file and sheet beside each table name.
 
+The file's kind and extension are not part of the name (the dbt models read the raw tables by
+these names), so a sheet `clients` of `k.xlsx` and a table `clients` of `k.db`, or `k.csv` and
+`k.tsv`, share one table: `loaders.raw` refuses such a collision (in one run, and against the
+source the table last held) rather than let one replace the other.
+
 Columns: the header text itself (Chinese kept; white space at either end removed and every
 run inside, line breaks included, made one space, since they cannot be typed), so raw tables
 read like the source. A blank header becomes `col_<n>` (n = 1-based column position), a

@@ -1,13 +1,31 @@
 """The raw loader: every source row into schema `raw`, as text, with lineage, by COPY.
 
-`plan(paths)` finds, hashes and opens every file first; `load(plan, connect)` writes them.
+`plan(paths)` finds, hashes and opens every file first, and refuses what cannot be loaded
+before anything is written (an unreadable file or folder, nothing to load, two sources that
+would share a table, more columns than PostgreSQL allows, a NUL character in a header);
+`load(plan, connect)` writes them.
 
-Each write states its mode: a source (one sheet or table of one file) is *replaced* in one
-transaction: its table is emptied (TRUNCATE, so views built on it survive) and refilled by
-streaming the reader's rows into COPY, then its `raw._sources` row is written. A failure at
-any point (a truncated file, a killed process, a lost connection) rolls the transaction back
-and the previous rows of that source stay as they were. Loading an unchanged file again is
-detected by its SHA-256 and skipped unless `force`.
+**One load is all-or-nothing.** `load` takes the database's lock (`loaders.lock`, shared with
+migrate and rollback), marks the `raw._loads` rows still `running` as `interrupted` (under the
+lock they belong to processes that are gone), and inserts and commits its own row (outcome
+`running`, so a load in progress is visible). Then every source of the run is written in ONE
+transaction: each table is created or given the columns it lacks, emptied (TRUNCATE, so views
+built on it survive) and refilled by streaming the reader's rows into COPY, with its
+`raw._sources`, `raw._columns` and `raw._above_header` rows; the load's row is set `loaded`
+in that same transaction, and it is committed once, at the end. Any failure (a truncated
+file, a NUL character in a cell, a full disk, a lost server, Ctrl-C, SIGTERM, kill -9) rolls
+that transaction back, so `raw` is exactly as it was before the load; then, when the server
+can still be reached, the load's row is set `failed` (or `interrupted`) with the one-line
+message and the failing source's `raw._sources` row is recorded as `failed`. After a kill -9
+(or a lost server) the row stays `running` until the next load marks it `interrupted`.
+Sources that are *unchanged* (the table still holds this file's rows: the same file, sheet,
+kind and SHA-256 as the table's last load, and as many rows of that hash) are skipped unless
+`force`, and recorded in the same transaction.
+
+**Table names do not carry the file kind** (`loaders.naming`; dbt reads the tables by name),
+so a sheet `clients` of `k.xlsx` and a table `clients` of `k.db` would share `raw.k__clients`:
+such a collision is refused, within one run (by `plan`) and against the source a table last
+held (by `load`), never resolved by replacing one with the other.
 
 Bookkeeping tables (created on first use):
 
@@ -22,7 +40,10 @@ Bookkeeping tables (created on first use):
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import logging
+import re
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -34,12 +55,18 @@ import psycopg
 from psycopg import sql
 
 from loaders import __version__
+from loaders import lock as db_lock
+from loaders.errors import UserError
 from loaders.hashing import sha256_of
-from loaders.naming import LINEAGE_COLUMNS, column_names, table_name
-from loaders.readers import discover, open_file
+from loaders.naming import LINEAGE_COLUMNS, RESERVED_COLUMNS, column_names, table_name
+from loaders.readers import SUPPORTED, discover, open_file
 from loaders.readers.base import Source, SourceError
 
 SCHEMA = "raw"
+# PostgreSQL's limit on a table's columns (MaxHeapAttributeNumber), less the lineage columns.
+MAX_COLUMNS = 1600 - len(RESERVED_COLUMNS)
+NOTHING_KEPT = "nothing of this load was kept (raw is as it was before it)"
+INTERRUPTED_MESSAGE = "the process ended before the load finished; nothing of it was kept"
 
 BOOKKEEPING_DDL = """
 create schema if not exists raw;
@@ -144,25 +171,95 @@ class Plan(NamedTuple):
     notes: list[str]
 
 
+class NothingToLoad(SourceError):
+    """The paths hold no file to load: refused, so an empty or mistyped folder is never
+    recorded as a successful load."""
+
+    def __init__(self, paths: list[Path], notes: list[str]) -> None:
+        super().__init__(paths[0] if paths else Path("."), "nothing to load")
+        skipped = ""
+        if notes:
+            skipped = f"; {notes[0]}" + (f" (and {len(notes) - 1} more)" if len(notes) > 1 else "")
+        self.args = (
+            f"nothing to load in {', '.join(map(str, paths))}: no sheet, table or CSV file"
+            f" found (looked for {SUPPORTED}){skipped}",
+        )
+
+
+def describe(s: Source) -> str:
+    """How a user names a source: a workbook's sheet, a database's table, a CSV file."""
+    if s.file_kind == "csv":
+        return "the CSV file"
+    return f"{'table' if s.file_kind == 'sqlite' else 'sheet'} {s.sheet!r}"
+
+
+def _check_source(path: Path, s: Source) -> None:
+    """What PostgreSQL would refuse mid-load, refused before anything is written: more
+    columns than a table can have, a NUL character in a name or a text kept beside the rows
+    (the cells are checked by COPY itself, see `_copy_error`)."""
+    if len(s.headers) > MAX_COLUMNS:
+        raise SourceError(
+            path,
+            f"{describe(s)} has {len(s.headers):,} columns; a PostgreSQL table holds at most"
+            f" 1,600 and the raw table needs {len(RESERVED_COLUMNS)} for lineage, so"
+            f" {MAX_COLUMNS:,} at most",
+            "delete its empty columns (a stray cell far to the right widens the sheet),"
+            " or split it",
+        )
+    if "\x00" in s.sheet:
+        raise SourceError(
+            path, f"{describe(s)}: its name holds a NUL character (\\x00)", "rename it"
+        )
+    for position, header in enumerate(s.headers, start=1):
+        if header and "\x00" in header:
+            column = _spreadsheet_column(position) if s.file_kind in ("xlsx", "xls") else position
+            raise SourceError(
+                path,
+                f"{describe(s)} column {column}: its header {header!r} holds a NUL character"
+                " (\\x00)",
+                "remove the NUL character from that header cell; PostgreSQL names cannot hold it",
+            )
+    for row_number, cells in s.above_header:
+        for position, cell in enumerate(cells, start=1):
+            if cell and "\x00" in cell:
+                raise SourceError(
+                    path,
+                    f"{describe(s)} row {row_number} column {position} (above the header)"
+                    " holds a NUL character (\\x00)",
+                    "remove the NUL character (\\x00) from that cell; PostgreSQL text cannot"
+                    " hold it",
+                )
+
+
 def plan(paths: Iterable[Path]) -> Plan:
     """Find, hash and open every file before anything is written: a file that cannot be read
     stops the load here, with nothing half-written."""
-    files, notes = discover([Path(p) for p in paths])
+    paths = [Path(p) for p in paths]
+    files, notes = discover(paths)
     opened = []
     for path in files:
         sources = open_file(path)
-        opened.append(PlannedFile(path, sha256_of(path), path.stat().st_size, sources))
-    names: dict[str, tuple[Path, str]] = {}
+        try:
+            digest, size = sha256_of(path), path.stat().st_size
+        except OSError as exc:
+            raise SourceError(path, f"cannot be read ({exc.strerror or exc})") from exc
+        for s in sources:
+            _check_source(path, s)
+        opened.append(PlannedFile(path, digest, size, sources))
+    if not any(f.sources for f in opened):
+        raise NothingToLoad(paths, notes)
+    names: dict[str, tuple[Path, Source]] = {}
     for f in opened:
         for s in f.sources:
             table = table_name(f.path.name, s.sheet, s.file_kind)
-            other = names.setdefault(table, (f.path, s.sheet))
-            if other != (f.path, s.sheet):
+            other_path, other = names.setdefault(table, (f.path, s))
+            if other is not s:
                 raise SourceError(
                     f.path,
-                    f"sheet {s.sheet!r} would load into the same table as {other[0]} "
-                    f"sheet {other[1]!r} (two files with one name)",
-                    "load them in separate runs",
+                    f"{describe(s)} would load into raw table {table}, as would"
+                    f" {other_path} {describe(other)}"
+                    + (" (two files with one name)" if other_path.name == f.path.name else ""),
+                    "rename one of the files",
                 )
     return Plan(opened, notes)
 
@@ -191,16 +288,82 @@ def _finish_load(conn: psycopg.Connection, load_id: int, outcome: str, message: 
         )
 
 
-def _unchanged(conn: psycopg.Connection, f: PlannedFile, s: Source, table: str) -> bool:
-    """The last successful load of this source came from a file with the same hash."""
-    row = conn.execute(
-        "select file_sha256 from raw._sources"
-        " where source_file = %s and sheet = %s and outcome in ('loaded', 'unchanged')"
+def _mark_interrupted(conn: psycopg.Connection) -> list[str]:
+    """Close the `raw._loads` rows still `running`: under the lock they belong to processes
+    that ended (kill -9, a lost server) before they could say how the load ended. Their data
+    never committed (one transaction); a row with sources kept is from a loader before
+    all-or-nothing loads. Returns a note per row."""
+    rows = conn.execute(
+        "update raw._loads l set outcome = 'interrupted', finished_at = clock_timestamp(),"
+        " message = case when exists (select from raw._sources s where s.load_id = l.load_id"
+        " and s.outcome in ('loaded', 'unchanged')) then %s else %s end"
+        " where outcome = 'running'"
+        " returning load_id, to_char(started_at, 'YYYY-MM-DD HH24:MI:SS TZ')",
+        (
+            "the process ended before the load finished; the sources recorded as loaded for"
+            " it were kept",
+            INTERRUPTED_MESSAGE,
+        ),
+    ).fetchall()
+    return [
+        f"load {load_id} (started {started}) is marked interrupted: {INTERRUPTED_MESSAGE}"
+        for load_id, started in sorted(rows)
+    ]
+
+
+def _table_exists(conn: psycopg.Connection, table: str) -> bool:
+    return bool(
+        conn.execute(
+            "select to_regclass(%s) is not null", (sql.Identifier(SCHEMA, table).as_string(conn),)
+        ).fetchone()[0]
+    )
+
+
+def _last_source(conn: psycopg.Connection, table: str, outcomes: tuple[str, ...]) -> tuple | None:
+    """The table's latest raw._sources row of those outcomes: (file, sheet, kind, sha256,
+    rows written, load id)."""
+    return conn.execute(
+        "select source_file, sheet, file_kind, file_sha256, rows_written, load_id"
+        " from raw._sources where table_name = %s and outcome = any(%s)"
         " order by load_id desc limit 1",
-        (f.path.name, s.sheet),
+        (table, list(outcomes)),
     ).fetchone()
-    exists = conn.execute("select to_regclass(%s) is not null", (f"{SCHEMA}.{table}",)).fetchone()
-    return bool(row and row[0] == f.sha256 and exists and exists[0])
+
+
+def _refuse_collision(conn: psycopg.Connection, f: PlannedFile, s: Source, table: str) -> None:
+    """SourceError when the table still holds another source (other file name, sheet or file
+    kind): replacing it would lose that source silently (names do not carry the kind)."""
+    last = _last_source(conn, table, ("loaded", "unchanged"))
+    if last is None or tuple(last[:3]) == (f.path.name, s.sheet, s.file_kind):
+        return
+    if not _table_exists(conn, table):
+        return  # the earlier source's rows are gone: nothing to lose
+    other = Source(Path(last[0]), last[2], last[1], [], None, None)
+    raise SourceError(
+        f.path,
+        f"{describe(s)} would load into raw table {table}, which holds {last[0]}"
+        f" {describe(other)} (load {last[5]})",
+        f"rename one of the files, or drop table raw.{table} if {last[0]} is gone for good",
+    )
+
+
+def _unchanged(conn: psycopg.Connection, f: PlannedFile, s: Source, table: str) -> bool:
+    """The table still holds this source's rows: its latest source is this file name, sheet
+    and kind with the same SHA-256, and it holds as many rows of that hash as its latest load
+    wrote (a table emptied or edited by hand, or replaced by another source, is reloaded)."""
+    last = _last_source(conn, table, ("loaded", "unchanged"))
+    if last is None or tuple(last[:4]) != (f.path.name, s.sheet, s.file_kind, f.sha256):
+        return False
+    loaded = _last_source(conn, table, ("loaded",))
+    if loaded is None or not _table_exists(conn, table):
+        return False
+    total, same = conn.execute(
+        sql.SQL("select count(*), count(*) filter (where {} = %s) from {}").format(
+            sql.Identifier("_source_sha256"), sql.Identifier(SCHEMA, table)
+        ),
+        (f.sha256,),
+    ).fetchone()
+    return total == same == loaded[4]
 
 
 def _prepare_table(conn: psycopg.Connection, table: str, columns: list[str]) -> None:
@@ -258,6 +421,66 @@ def _record(
     )  # fmt: skip
 
 
+def _spreadsheet_column(position: int) -> str:
+    letters = ""
+    while position:
+        position, rest = divmod(position - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def _copy_error(
+    exc: psycopg.Error, f: PlannedFile, s: Source, last: tuple[int, list] | None
+) -> SourceError:
+    """The cell COPY refused, named: almost always a NUL character, which PostgreSQL text
+    cannot hold and the readers pass through as they find it. psycopg refuses it while
+    writing the row (`last`, the row being written); when the server refuses a row instead,
+    the error's context names the COPY line, and line n is the n-th row written, so the
+    source is read again up to it (only on this failure path)."""
+    server = exc.diag.message_primary or " ".join(str(exc).split())
+    match = re.search(r"\bline (\d+)", exc.diag.context or "")
+    found = None if match else last
+    if match:
+        line = int(match.group(1))
+        try:
+            for k, (row_number, cells) in enumerate(s.rows(), start=1):
+                if k == line:
+                    found = row_number, cells
+                    break
+        except SourceError:
+            pass
+    if found is None:
+        return SourceError(f.path, f"{describe(s)}: the server refused a cell ({server})")
+    row_number, cells = found
+    position = next((i for i, c in enumerate(cells, start=1) if c and "\x00" in c), None)
+    if position is None:
+        return SourceError(
+            f.path, f"{describe(s)} row {row_number}: the server refused a cell ({server})"
+        )
+    header = s.headers[position - 1]
+    named = f", column {header!r}" if header else ""
+    if s.file_kind in ("xlsx", "xls"):
+        where = f"cell {_spreadsheet_column(position)}{row_number}{named}"
+    else:
+        where = f"row {row_number} column {position}{named}"
+    return SourceError(
+        f.path,
+        f"{describe(s)} {where}: the cell holds a NUL character (\\x00)",
+        "remove the NUL character (\\x00) from that cell; PostgreSQL text cannot hold it",
+    )
+
+
+class _CopyEndIgnored(logging.Filter):
+    """psycopg logs a warning when a COPY it ends after an error cannot be ended either (the
+    connection is lost): the error itself is what the load reports, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+_COPY_END_IGNORED = _CopyEndIgnored()
+
+
 def _load_source(
     conn: psycopg.Connection,
     load_id: int,
@@ -266,62 +489,209 @@ def _load_source(
     result: SourceResult,
     progress: Progress | None,
 ) -> None:
-    """Replace one source's rows in one transaction."""
+    """Replace one source's rows, inside the load's transaction (the caller's)."""
     columns = column_names(s.headers)
     result.columns, result.header_row = len(columns), s.header_row
     started = time.perf_counter()
-    with conn.transaction():
-        _prepare_table(conn, result.table, columns)
-        copy_sql = sql.SQL("copy {} ({}) from stdin").format(
-            sql.Identifier(SCHEMA, result.table),
-            sql.SQL(", ").join(sql.Identifier(c) for c in (*LINEAGE_COLUMNS, *columns)),
-        )
-        lineage = (load_id, f.path.name, f.sha256, s.sheet)
-        n = 0
+    _prepare_table(conn, result.table, columns)
+    copy_sql = sql.SQL("copy {} ({}) from stdin").format(
+        sql.Identifier(SCHEMA, result.table),
+        sql.SQL(", ").join(sql.Identifier(c) for c in (*LINEAGE_COLUMNS, *columns)),
+    )
+    lineage = (load_id, f.path.name, f.sha256, s.sheet)
+    n = 0
+    row: tuple[int, list] | None = None
+    psycopg_log = logging.getLogger("psycopg")
+    psycopg_log.addFilter(_COPY_END_IGNORED)
+    try:
         with conn.cursor() as cur, cur.copy(copy_sql) as copy:
             write = copy.write_row
-            for row_number, cells in s.rows():
-                write((*lineage, row_number, *cells))
+            for row in s.rows():
+                write((*lineage, *row[:1], *row[1]))
                 n += 1
                 if progress and n % 5000 == 0:
                     progress(s, n)
-        if progress:
-            progress(s, n)
-        result.rows_read = result.rows_written = n
-        written = conn.execute(
-            sql.SQL("select count(*) from {} where {} = %s").format(
-                sql.Identifier(SCHEMA, result.table), sql.Identifier("_load_id")
-            ),
-            (load_id,),
-        ).fetchone()[0]
-        if written != n:  # cannot happen unless something else writes to the table
-            raise RuntimeError(f"{result.table}: read {n} rows but the table holds {written}")
-        conn.execute("delete from raw._columns where table_name = %s", (result.table,))
+    except psycopg.DataError as exc:  # a NUL; CharacterNotInRepertoire, UntranslatableCharacter
+        raise _copy_error(exc, f, s, row) from exc
+    finally:
+        psycopg_log.removeFilter(_COPY_END_IGNORED)
+    if progress:
+        progress(s, n)
+    result.rows_read = result.rows_written = n
+    written = conn.execute(
+        sql.SQL("select count(*) from {} where {} = %s").format(
+            sql.Identifier(SCHEMA, result.table), sql.Identifier("_load_id")
+        ),
+        (load_id,),
+    ).fetchone()[0]
+    if written != n:  # cannot happen unless something else writes to the table
+        raise RuntimeError(f"{result.table}: read {n} rows but the table holds {written}")
+    conn.execute("delete from raw._columns where table_name = %s", (result.table,))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into raw._columns (table_name, position, column_name, original_header,"
+            " source_file, sheet, load_id) values (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (result.table, i, c, h, f.path.name, s.sheet, load_id)
+                for i, (c, h) in enumerate(zip(columns, s.headers, strict=True), start=1)
+            ],
+        )
+    conn.execute("delete from raw._above_header where table_name = %s", (result.table,))
+    if s.above_header:
         with conn.cursor() as cur:
             cur.executemany(
-                "insert into raw._columns (table_name, position, column_name, original_header,"
-                " source_file, sheet, load_id) values (%s, %s, %s, %s, %s, %s, %s)",
+                "insert into raw._above_header (table_name, row_number, cells, source_file,"
+                " sheet, load_id) values (%s, %s, %s, %s, %s, %s)",
                 [
-                    (result.table, i, c, h, f.path.name, s.sheet, load_id)
-                    for i, (c, h) in enumerate(zip(columns, s.headers, strict=True), start=1)
+                    (result.table, number, cells, f.path.name, s.sheet, load_id)
+                    for number, cells in s.above_header
                 ],
             )
-        conn.execute("delete from raw._above_header where table_name = %s", (result.table,))
-        if s.above_header:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "insert into raw._above_header (table_name, row_number, cells, source_file,"
-                    " sheet, load_id) values (%s, %s, %s, %s, %s, %s)",
-                    [
-                        (result.table, number, cells, f.path.name, s.sheet, load_id)
-                        for number, cells in s.above_header
-                    ],
+    result.seconds = time.perf_counter() - started
+    result.outcome = "loaded"
+    if s.notes:
+        result.message = "; ".join(s.notes)
+    _record(conn, load_id, f, s, result)
+
+
+def _usable(conn: psycopg.Connection) -> bool:
+    """The connection can still run a statement (rolled back to idle if it needs to)."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+    except psycopg.Error:
+        return False
+    return not conn.broken
+
+
+def _record_failure(
+    conn: psycopg.Connection,
+    connect: Callable[[], psycopg.Connection],
+    load_id: int,
+    outcome: str,
+    message: str,
+    failing: tuple[PlannedFile, Source, SourceResult] | None,
+) -> None:
+    """After the rollback: the load's row `failed`/`interrupted` and the failing source's
+    row `failed`, in their own transaction; on a new connection if this one is lost. Best
+    effort: a server that cannot be reached leaves the row `running`, and the next load marks
+    it interrupted. Only a row still `running` is changed, so a load whose COMMIT went
+    through before the connection was lost keeps `loaded`."""
+
+    def write(c: psycopg.Connection) -> None:
+        with c.transaction():
+            done = c.execute(
+                "update raw._loads set finished_at = clock_timestamp(), outcome = %s,"
+                " message = %s where load_id = %s and outcome = 'running' returning load_id",
+                (outcome, message, load_id),
+            ).fetchone()
+            if done and failing:
+                f, s, r = failing
+                r.outcome, r.message = "failed", message
+                _record(c, load_id, f, s, r)
+
+    try:
+        if _usable(conn):
+            write(conn)
+            return
+    except psycopg.Error:
+        pass
+    try:
+        with connect() as fresh:
+            fresh.execute("set lock_timeout = '5s'")
+            write(fresh)
+    except psycopg.Error:
+        pass
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's first line: the server's primary message, or libpq's first sentence
+    (without its "This probably means ..." explanation)."""
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        return exc.diag.message_primary
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _write(
+    conn: psycopg.Connection,
+    connect: Callable[[], psycopg.Connection],
+    load_id: int,
+    files: list[PlannedFile],
+    report: LoadReport,
+    force: bool,
+    progress: Progress | None,
+    on_result: Callable[[SourceResult], None] | None,
+) -> None:
+    """Every source in one transaction, committed with the load's `loaded`; on a failure
+    roll back, record it, and raise one line (UserError) or re-raise an interruption."""
+    current: tuple[PlannedFile, Source, SourceResult] | None = None
+    try:
+        with conn.transaction():
+            # Every collision first: refused before any table of this run is touched.
+            for f in files:
+                for s in f.sources:
+                    table = table_name(f.path.name, s.sheet, s.file_kind)
+                    current = (f, s, SourceResult(f.path, s.sheet, table))
+                    _refuse_collision(conn, f, s, table)
+            for f in files:
+                for s in f.sources:
+                    r = SourceResult(f.path, s.sheet, table_name(f.path.name, s.sheet, s.file_kind))
+                    current = (f, s, r)
+                    report.results.append(r)
+                    if not force and _unchanged(conn, f, s, r.table):
+                        r.outcome, r.message = "unchanged", "same SHA-256 as the last load"
+                        r.header_row, r.columns = s.header_row, len(s.headers)
+                        _record(conn, load_id, f, s, r)
+                    else:
+                        _load_source(conn, load_id, f, s, r, progress)
+                    if on_result:
+                        on_result(r)
+            current = None
+            _finish_load(conn, load_id, "loaded", "")  # committed with the rows, or not at all
+    except BaseException as exc:
+        if current is None:
+            where = f"load {load_id}, while committing"
+        elif current[1].file_kind == "csv":
+            where = str(current[0].path)
+        else:
+            where = f"{current[0].path} {describe(current[1])}"
+        interrupted = not isinstance(exc, Exception)  # KeyboardInterrupt (Ctrl-C, SIGTERM)
+        if interrupted:
+            message = f"interrupted (Ctrl-C or SIGTERM) while loading {where}; {NOTHING_KEPT}"
+        elif isinstance(exc, SourceError):
+            message = f"{exc}; {NOTHING_KEPT}"
+        elif isinstance(exc, psycopg.errors.DiskFull):
+            message = (
+                f"{where}: the database server's disk is full ({_one_line(exc)}); {NOTHING_KEPT};"
+                " free space on the server, then load again"
+            )
+        elif isinstance(exc, psycopg.OperationalError) and (conn.broken or conn.closed):
+            message = (
+                f"{where}: the connection to the database server was lost ({_one_line(exc)});"
+                + (
+                    " load again when the server is back (if the COMMIT went through,"
+                    " raw._loads says loaded and the files load as unchanged)"
+                    if current is None
+                    else f" {NOTHING_KEPT}; load again when the server is back"
                 )
-        result.seconds = time.perf_counter() - started
-        result.outcome = "loaded"
-        if s.notes:
-            result.message = "; ".join(s.notes)
-        _record(conn, load_id, f, s, result)
+            )
+        else:  # another database error, an OSError, a bug
+            message = f"{where}: {type(exc).__name__}: {_one_line(exc)}; {NOTHING_KEPT}"
+        _record_failure(
+            conn, connect, load_id, "interrupted" if interrupted else "failed", message, current
+        )
+        if interrupted or not isinstance(exc, (UserError, psycopg.Error, OSError)):
+            raise  # an interruption, or a bug: its traceback is wanted
+        if isinstance(exc, SourceError):
+            raise SourceError(exc.path, exc.problem, _joined(exc.advice, NOTHING_KEPT)) from exc
+        raise UserError(message) from exc
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
 
 
 def load(
@@ -333,12 +703,15 @@ def load(
     force: bool = False,
     progress: Progress | None = None,
     on_result: Callable[[SourceResult], None] | None = None,
+    lock: bool = True,
 ) -> LoadReport:
-    """Load every source of `planned` (from `plan`). Raises SourceError for a source that
-    cannot be read; sources loaded before it stay loaded, the failing one is rolled back and
-    recorded. `connect` may be None for a dry run."""
+    """Load every source of `planned` (from `plan`), all or nothing (see the module
+    docstring). A failure is raised as one line (UserError; SourceError for a source that
+    cannot be read or stored) after `raw` was rolled back and the failure recorded.
+    `connect` (an autocommit connection) may be None for a dry run. `lock=False` is for a
+    caller that holds the lock (`loaders.lock`) on another session: the migrate."""
     files, notes = planned
-    report = LoadReport(load_id=None, notes=notes)
+    report = LoadReport(load_id=None, notes=list(notes))
     if dry_run:
         for f in files:
             for s in f.sources:
@@ -358,36 +731,15 @@ def load(
 
     assert connect is not None
     with connect() as conn:
-        ensure_bookkeeping(conn)
-        load_id = report.load_id = _start_load(conn, arguments)
+        if lock:
+            db_lock.acquire(conn, "load")  # before anything, the bookkeeping DDL included
         try:
-            for f in files:
-                for s in f.sources:
-                    table = table_name(f.path.name, s.sheet, s.file_kind)
-                    r = SourceResult(f.path, s.sheet, table)
-                    report.results.append(r)
-                    if not force and _unchanged(conn, f, s, table):
-                        r.outcome, r.message = "unchanged", "same SHA-256 as the last load"
-                        r.header_row, r.columns = s.header_row, len(s.headers)
-                        with conn.transaction():
-                            _record(conn, load_id, f, s, r)
-                    else:
-                        try:
-                            _load_source(conn, load_id, f, s, r, progress)
-                        except SourceError as exc:
-                            r.outcome, r.message = "failed", str(exc)
-                            with conn.transaction():
-                                _record(conn, load_id, f, s, r)
-                            raise
-                    if on_result:
-                        on_result(r)
-        except SourceError as exc:
-            _finish_load(conn, load_id, "failed", str(exc))
-            raise
-        except BaseException as exc:
-            if not conn.closed and not conn.broken:
-                conn.rollback()
-                _finish_load(conn, load_id, "interrupted", repr(exc))
-            raise
-        _finish_load(conn, load_id, "loaded", "")
+            ensure_bookkeeping(conn)
+            report.notes.extend(_mark_interrupted(conn))
+            load_id = report.load_id = _start_load(conn, arguments)
+            _write(conn, connect, load_id, files, report, force, progress, on_result)
+        finally:
+            if lock:
+                with contextlib.suppress(psycopg.Error):  # the server releases it at the end
+                    db_lock.release(conn)
     return report

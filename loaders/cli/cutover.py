@@ -18,17 +18,19 @@ def _success_target(text: str) -> tuple[str, float]:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from loaders.cutover.children import sigterm_raises
     from loaders.cutover.migrate import migrate
 
-    result = migrate(
-        [Path(p) for p in args.paths],
-        dry_run=args.dry_run,
-        backup_dir=None if args.backup_dir is None else Path(args.backup_dir),
-        verify_restore=args.verify_backup == "restore",
-        arguments=["migrate", *(["--dry-run"] if args.dry_run else []), *args.paths],
-        success_target_overrides=dict(args.success_target),  # recorded with the arguments
-        say=say,
-    )
+    with sigterm_raises():  # a `kill` unwinds as Ctrl-C does: dbt stopped, steps undone
+        result = migrate(
+            [Path(p) for p in args.paths],
+            dry_run=args.dry_run,
+            backup_dir=None if args.backup_dir is None else Path(args.backup_dir),
+            verify_restore=args.verify_backup == "restore",
+            arguments=["migrate", *(["--dry-run"] if args.dry_run else []), *args.paths],
+            success_target_overrides=dict(args.success_target),  # recorded with the arguments
+            say=say,
+        )
     if result.migration_id is None:
         out.print("dry run: go; nothing written")
     else:
@@ -38,9 +40,11 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
+    from loaders.cutover.children import sigterm_raises
     from loaders.cutover.rollback import rollback
 
-    result = rollback(args.to, say=say)
+    with sigterm_raises():
+        result = rollback(args.to, say=say)
     out.print(
         f"rollback {result.rollback_id}: migration {result.migration_id} rolled back in"
         f" {result.total_seconds:.1f} s (restore {result.restore_seconds:.1f} s, verification"

@@ -4,6 +4,8 @@ expected.json, Mary's exception workbook, and the sample exports."""
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,36 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the load is, so it unwinds like Ctrl-C."""
+
+
+def _terminated(signum, frame) -> None:
+    raise _Terminated()
+
+
+SUMMARY_COLUMNS = ("source", "sheet", "table", "rows", "columns", "header row", "seconds",
+                   "outcome")  # fmt: skip
+_RIGHT = {"rows", "columns", "header row", "seconds"}
+
+
+def _summary(results, dry_run: bool):
+    """The load's table: one row per source, one value per column of SUMMARY_COLUMNS."""
+    from rich.table import Table
+
+    table = Table(title="dry run: nothing written" if dry_run else None)
+    for col in SUMMARY_COLUMNS:
+        table.add_column(col, justify="right" if col in _RIGHT else "left")
+    for r in results:
+        table.add_row(
+            escape(r.file.name), escape(r.sheet), r.table,
+            "-" if r.outcome == "unchanged" else f"{r.rows_read:,}", str(r.columns),
+            "-" if r.header_row is None else str(r.header_row), f"{r.seconds:.2f}",
+            escape(r.outcome + (f" ({r.message})" if r.message else "")),
+        )  # fmt: skip
+    return table
+
+
 def _cmd_load(args: argparse.Namespace) -> int:
     from rich.progress import (
         BarColumn,
@@ -29,7 +61,6 @@ def _cmd_load(args: argparse.Namespace) -> int:
         TextColumn,
         TimeElapsedColumn,
     )
-    from rich.table import Table
 
     from loaders import connection, raw
 
@@ -66,6 +97,9 @@ def _cmd_load(args: argparse.Namespace) -> int:
                 )
             bar.update(tasks[key], completed=n, rate=rate(n, key))
 
+        # SIGTERM ends the load like Ctrl-C: rolled back and recorded `interrupted`.
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
         try:
             report = raw.load(
                 planned,
@@ -77,29 +111,12 @@ def _cmd_load(args: argparse.Namespace) -> int:
                 on_result=results.append,
             )
         finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
             bar.stop()
-            if results:
-                table = Table(title="dry run: nothing written" if args.dry_run else None)
-                for col in (
-                    "source",
-                    "table",
-                    "rows",
-                    "columns",
-                    "header row",
-                    "seconds",
-                    "outcome",
-                ):
-                    table.add_column(
-                        col, justify="right" if col in {"rows", "columns", "seconds"} else "left"
-                    )
-                for r in results:
-                    table.add_row(
-                        r.file.name, r.sheet, r.table,
-                        "-" if r.outcome == "unchanged" else f"{r.rows_read:,}", str(r.columns),
-                        "-" if r.header_row is None else str(r.header_row), f"{r.seconds:.2f}",
-                        r.outcome + (f" ({r.message})" if r.message else ""),
-                    )  # fmt: skip
-                out.print(table)
+    # Only a load that was kept is shown: after a failure nothing of it is (one error line).
+    if results:
+        out.print(_summary(results, args.dry_run))
     for note in report.notes:
         err.print(f"note: {escape(note)}", soft_wrap=True)
     total = sum(r.rows_read for r in report.results)

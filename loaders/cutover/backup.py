@@ -4,9 +4,11 @@ a scratch database), and its replay in one psql transaction."""
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,13 +20,17 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from loaders import connection, embedded
+from loaders.cutover import children
 from loaders.cutover.catalog import (
     TARGET_SCHEMAS,
     View,
+    dependent_views,
     existing_schemas,
+    relation_oids,
     table_checksums,
     table_counts,
 )
+from loaders.cutover.errors import Unverified
 from loaders.errors import UserError
 
 
@@ -61,16 +67,52 @@ def pg_program(name: str, target: connection.Target, major: int) -> str:
 
 
 def _run(argv: Sequence[str], env: dict[str, str], what: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False)
+    result = children.run(argv, env=env)
     if result.returncode != 0:
         detail = " ".join((result.stderr or result.stdout).split())[:500]
         raise UserError(f"{what} failed (exit {result.returncode}): {detail}")
     return result
 
 
-def take(target: connection.Target, path: Path, schemas: Sequence[str] = TARGET_SCHEMAS) -> Backup:
-    """pg_dump -Fc of the existing `schemas` into `path`, in one exported snapshot in which
-    the counts and checksums are taken. No schema: no file (Backup.path None)."""
+def _named(target: connection.Target, session: str | None) -> dict[str, str]:
+    """target.env, with PGAPPNAME `session` (libpq programs take their name from it)."""
+    return {**target.env, "PGAPPNAME": session} if session else dict(target.env)
+
+
+def private_dir(path: Path, *, tighten: bool) -> str | None:
+    """Create the folder `path` (and its missing parents) 0700: backups hold every customer
+    of the database. An existing folder is made 0700 with `tighten` (the project's own
+    folder); another one (given with --backup-dir) keeps its mode: returns a note when
+    others can read it (the backup files themselves are 0600), else None."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        p.mkdir(mode=0o700)
+        os.chmod(p, 0o700)  # mkdir's mode is masked by the umask
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077 and (tighten or path in missing):
+        os.chmod(path, 0o700)
+    elif mode & 0o077:
+        return f"note: the backup folder {path} is open to others (mode {mode:04o}); its files are 0600"
+    return None
+
+
+def private_file(path: Path) -> None:
+    """Create `path` empty with mode 0600 before a program writes it (pg_dump -f keeps the
+    mode of the file it truncates)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+
+
+def take(
+    target: connection.Target,
+    path: Path,
+    schemas: Sequence[str] = TARGET_SCHEMAS,
+    session: str | None = None,
+) -> Backup:
+    """pg_dump -Fc of the existing `schemas` into `path` (0600), in one exported snapshot in
+    which the counts and checksums are taken. No schema: no file (Backup.path None).
+    `session`: application_name of pg_dump's session (children.session_name)."""
     with connection.connect(target) as snap, tempfile.TemporaryFile("w+") as stderr:
         snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         snap.read_only = True
@@ -82,12 +124,17 @@ def take(target: connection.Target, path: Path, schemas: Sequence[str] = TARGET_
             argv = [pg_dump, "-Fc", f"--snapshot={snapshot}", "-f", str(path)]
             for s in present:
                 argv += ["-n", s]
-            proc = subprocess.Popen(argv, env=target.env, stderr=stderr, stdout=subprocess.DEVNULL)
+            private_file(path)
+            proc = children.popen(
+                argv, env=_named(target, session), stderr=stderr, stdout=subprocess.DEVNULL
+            )
         try:
             counts = table_counts(snap, present)
             checksums = table_checksums(snap, present)
-        finally:
             code = proc.wait() if proc is not None else 0
+        finally:
+            if proc is not None:
+                children.stop(proc, grace=0)  # an interruption: pg_dump goes too
             snap.rollback()
         if code != 0:
             stderr.seek(0)
@@ -112,8 +159,8 @@ def verify(target: connection.Target, backup: Backup, *, scratch: bool, major: i
         raise UserError(f"backup {path} lacks the data of {', '.join(missing)}")
     if not scratch:
         return f"pg_restore --list: {len(listed)} tables"
-    name = f"luckygas_verify_{secrets.token_hex(6)}"
     with connection.connect(target, autocommit=True) as admin:
+        name = f"{scratch_prefix(admin)}{secrets.token_hex(6)}"
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         try:
             argv = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error"]
@@ -128,6 +175,14 @@ def verify(target: connection.Target, backup: Backup, *, scratch: bool, major: i
         diff = sorted(k for k in set(counts) | set(restored) if counts.get(k) != restored.get(k))
         raise UserError(f"backup {path} restored with other row counts: {', '.join(diff)}")
     return f"restored into a scratch database: {len(restored)} tables, counts equal"
+
+
+def scratch_prefix(conn: psycopg.Connection) -> str:
+    """The name of the scratch databases that verify the backups of `conn`'s database begin
+    with (its oid in it): a killed migrate's is dropped by the next one (recovery.py), and
+    another database's is left alone."""
+    oid = conn.execute("select oid from pg_database where datname = current_database()")
+    return f"luckygas_verify_{oid.fetchone()[0]}_"
 
 
 def differences(
@@ -154,55 +209,59 @@ def restore(
     views: Sequence[View],
     major: int,
     schemas: Sequence[str] = TARGET_SCHEMAS,
+    session: str | None = None,
 ) -> None:
     """One psql transaction: drop `schemas`, replay their part of the backup at `path` (None:
-    an empty backup), recreate `views`; one that no longer fits is left out, with a warning."""
+    an empty backup), recreate `views`; one that no longer fits is left out, with a warning.
+
+    The transaction is the script's own `begin` ... `commit`, not psql --single-transaction,
+    which commits when its input ends: an input cut short (this process killed) must end in
+    a rollback, never in half a restore committed. psql and pg_restore are children that die
+    with this process (children.py); `session` names psql's session."""
     psql = pg_program("psql", target, major)
     pg_restore = pg_program("pg_restore", target, major)
-    prefix = "\\set ON_ERROR_STOP on\nset client_min_messages = warning;\n" + "".join(
+    prefix = "\\set ON_ERROR_STOP on\nset client_min_messages = warning;\nbegin;\n" + "".join(
         f"drop schema if exists {s} cascade;\n" for s in schemas
     )
     subset = tuple(schemas) != TARGET_SCHEMAS
     if subset and path is not None:
         # pg_restore --schema restores the schema's objects, not the schema itself
         prefix += "".join(f"create schema {s};\n" for s in schemas)
-    suffix = "".join(
-        "do $luckygas$ begin execute "
-        + _literal(v.statement)
-        + "; exception when others then raise warning 'view "
-        + v.name.replace("'", "''")
-        + " not recreated: %', sqlerrm; end $luckygas$;\n"
-        for v in views
-    )
+    suffix = "".join(_recreate(v) for v in views) + "commit;\n"
     with tempfile.TemporaryFile("w+b") as errors:
-        proc = subprocess.Popen(
-            [psql, "-X", "-q", "--single-transaction", "-f", "-"],
-            env=target.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,
-        )
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write(prefix.encode())
-            if path is not None:
-                only = [f"--schema={x}" for x in schemas] if subset else []
-                dump = subprocess.Popen(
-                    [pg_restore, *only, "-f", "-", str(path)],
-                    env=target.env,
-                    stdout=subprocess.PIPE,
-                    stderr=errors,
-                )
-                assert dump.stdout is not None
-                shutil.copyfileobj(dump.stdout, proc.stdin, 1 << 20)
-                if dump.wait() != 0:
-                    proc.kill()
-                    raise UserError(f"pg_restore could not read {path}")
-            proc.stdin.write(suffix.encode())
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        code = proc.wait()
+        psql_argv = [psql, "-X", "-q", "-f", "-"]
+        with children.guarded(
+            children.popen(
+                psql_argv,
+                env=_named(target, session),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+        ) as proc:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(prefix.encode())
+                if path is not None:
+                    only = [f"--schema={x}" for x in schemas] if subset else []
+                    with children.guarded(
+                        children.popen(
+                            [pg_restore, *only, "-f", "-", str(path)],
+                            env=target.env,
+                            stdout=subprocess.PIPE,
+                            stderr=errors,
+                        )
+                    ) as dump:
+                        assert dump.stdout is not None
+                        shutil.copyfileobj(dump.stdout, proc.stdin, 1 << 20)
+                        if dump.wait() != 0:
+                            children.stop(proc, grace=0)  # no commit: nothing changed
+                            raise UserError(f"pg_restore could not read {path}")
+                proc.stdin.write(suffix.encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            code = proc.wait()
         errors.seek(0)
         text = errors.read().decode(errors="replace")
     if code != 0:
@@ -210,6 +269,44 @@ def restore(
         raise UserError(
             f"restore failed and was rolled back (nothing changed): {' '.join(lines[:3])}"
         )
+
+
+def restore_raw(
+    target: connection.Target,
+    conn: psycopg.Connection,
+    backup: Backup,
+    major: int,
+    session: str | None = None,
+) -> int:
+    """Raw back to the backup's (dropped when the backup has none), in one transaction, and
+    verified against its counts and checksums; the views on raw are recreated. Returns the
+    number of raw tables verified; Unverified when they differ."""
+    views = dependent_views(conn, relation_oids(conn, ["raw"]))
+    path = backup.path if "raw" in backup.schemas else None
+    restore(target, path, views, major, ("raw",), session)
+    want = Backup(
+        backup.path,
+        ["raw"],
+        {k: v for k, v in backup.counts.items() if k.startswith("raw.")},
+        {k: v for k, v in backup.checksums.items() if k.startswith("raw.")},
+    )
+    if differences(want, table_counts(conn, ["raw"]), table_checksums(conn, ["raw"])):
+        raise Unverified("raw does not verify against the backup's counts and checksums")
+    return len(want.counts)
+
+
+def _recreate(v: View) -> str:
+    """A DO block that recreates the view `v`, or warns that it no longer fits. Its dollar
+    quote is a tag found in neither the definition nor the name (a fixed one, such as
+    $luckygas$, would end the block early in a view that holds it: every restore failed)."""
+    body = (
+        f"begin execute {_literal(v.statement)}; exception when others then raise warning"
+        f" {_literal(f'view {v.name} not recreated: %')}, sqlerrm; end"
+    )
+    tag = "$luckygas$"
+    while tag in body:
+        tag = f"$v{secrets.token_hex(6)}$"
+    return f"do {tag} {body} {tag};\n"
 
 
 def _literal(text: str) -> str:

@@ -1,7 +1,9 @@
 """`luckygas migrate PATH...`: checkpoint 1 (the server answers) and 2 (the inputs), then the
 steps of steps.py, stopping at the first that does not hold. A stop undoes what the steps
 did, so a stopped migration leaves every table as it was; each migration but a dry run is
-one row of validation.migrations (succeeded, no-go or failed)."""
+one row of validation.migrations (succeeded, no-go or failed). A migration killed outright
+stays `running` until the next migrate or rollback recovers it (recovery.py): the row
+records the step under way, and the swap marks it in its own transaction."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from loaders.cutover.dbt import PROJECT_DIR
 from loaders.cutover.errors import Failed, NoGo
 from loaders.cutover.inputs import Inputs, inspect_inputs
 from loaders.cutover.records import Record, claim
+from loaders.cutover.recovery import recover
 from loaders.cutover.steps import STEPS, TOTAL, Run, Say, Timings
 from loaders.errors import UserError
 
@@ -63,7 +66,8 @@ def migrate(
             say(f"[2/{TOTAL}] file {f['path']}: {f['bytes']:,} bytes, sha256 {f['sha256'][:16]}...")
         if dry_run:
             return _dry_run(conn, inputs, targets, backup_dir, say)
-        claim(conn)
+        claim(conn, "migrate")
+        recover(conn, target, server_major(conn), say, by="migrate")
         record = Record.start(conn, "migrations", arguments=list(arguments), files=inputs.files)
         if inputs.nogo:
             record.finish("no-go", inputs.nogo)
@@ -121,11 +125,19 @@ def _walk(run: Run) -> dict[str, float]:
     try:
         for step in STEPS:
             run.step = step
+            run.record.set(step=step.name)  # for the recovery of a migrate killed in it
             run.started.append(step)
             t = time.perf_counter()
             step.run(run)
             seconds[step.name] = time.perf_counter() - t
-    except (UserError, psycopg.Error, OSError) as exc:
+    except BaseException as exc:
+        if run.swapped and not run.conn.closed:  # the migration is in: nothing to undo
+            run.record.finish("succeeded", f"swapped in, then stopped: {exc!r}")
+        if run.swapped:
+            raise
+        if not isinstance(exc, (UserError, psycopg.Error, OSError)):
+            _interrupted(run, exc)
+            raise
         nogo = isinstance(exc, NoGo)
         message = (
             f"{'no-go' if nogo else 'failed'} at {run.step.name}: {' '.join(str(exc).split())}"
@@ -134,12 +146,15 @@ def _walk(run: Run) -> dict[str, float]:
             message += "; " + _undo(run)
             run.record.finish("no-go" if nogo else "failed", message)
         raise (NoGo if nogo else Failed)(f"migration {run.record.id} {message}") from exc
-    except BaseException as exc:  # Ctrl-C: undo what can be undone, record, re-raise
-        if not run.conn.closed:
-            message = f"interrupted at {run.step.name}: {exc!r}; " + _undo(run)
-            run.record.finish("failed", message)
-        raise
     return seconds
+
+
+def _interrupted(run: Run, exc: BaseException) -> None:
+    """Ctrl-C or SIGTERM: undo what can be undone and record it (a second interruption
+    during the undo leaves the row `running`, for the next migrate to recover)."""
+    if not run.conn.closed:
+        message = f"interrupted at {run.step.name}: {exc!r}; " + _undo(run)
+        run.record.finish("failed", message)
 
 
 def _undo(run: Run) -> str:

@@ -1,6 +1,6 @@
 """validation.migrations and validation.rollbacks: their tables, the Record that writes a
-migration's or a rollback's row as the work goes, and the lock that lets one migrate or
-rollback run at a time on a database."""
+migration's or a rollback's row as the work goes, and `claim`, which takes the database's one
+lock (loaders.lock: one load, migrate or rollback at a time) and creates the tables."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from loaders.errors import UserError
+from loaders import lock
 
-LOCK_KEY = 0x4C47_4D49  # pg_advisory_lock key: one migrate or rollback at a time per database
+LOCK_KEY = lock.KEY  # the advisory lock's key (loaders.lock)
+OUTCOMES = {
+    "migrations": ("running", "succeeded", "no-go", "failed", "interrupted"),
+    "rollbacks": ("running", "rolled back", "failed", "interrupted"),
+}
 
 DDL = """
 create schema if not exists validation;
@@ -28,9 +32,15 @@ create table if not exists validation.migrations (
     checksums_before jsonb,
     counts_after jsonb,
     outcome text not null default 'running'
-        check (outcome in ('running', 'succeeded', 'no-go', 'failed')),
-    message text
+        check (outcome in ('running', 'succeeded', 'no-go', 'failed', 'interrupted')),
+    message text,
+    step text,
+    swapped_at timestamptz
 );
+-- tables made by an earlier version: the step a migration is at, and the mark its swap
+-- commits with (loaders.cutover.recovery reads both)
+alter table validation.migrations add column if not exists step text,
+    add column if not exists swapped_at timestamptz;
 create table if not exists validation.rollbacks (
     rollback_id serial primary key,
     migration_id integer not null references validation.migrations (migration_id),
@@ -44,22 +54,39 @@ create table if not exists validation.rollbacks (
     restore_seconds numeric(10, 3),
     verify_seconds numeric(10, 3),
     outcome text not null default 'running'
-        check (outcome in ('running', 'rolled back', 'failed')),
+        check (outcome in ('running', 'rolled back', 'failed', 'interrupted')),
     message text
 );
+"""
+
+# An outcome check made by an earlier version lacks 'interrupted': replaced (only then, as
+# it locks the table).
+OUTCOME_CHECK = """
+do $$ begin
+    if not exists (
+        select 1 from pg_constraint where conrelid = 'validation.{table}'::regclass
+        and conname = '{table}_outcome_check' and pg_get_constraintdef(oid) like '%interrupted%'
+    ) then
+        alter table validation.{table} drop constraint if exists {table}_outcome_check,
+            add constraint {table}_outcome_check check (outcome in ({outcomes}));
+    end if;
+end $$;
 """
 
 KEYS = {"migrations": "migration_id", "rollbacks": "rollback_id"}
 JSONB_COLUMNS = {"files", "counts_before", "checksums_before", "counts_after", "checksums_after"}
 
 
-def claim(conn: psycopg.Connection) -> None:
-    """Take the session advisory lock (a second migrate or rollback on the database stops
-    here) and create the record tables on first use."""
-    if not conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
-        raise UserError("another `luckygas migrate` or `rollback` is running on this database")
+def claim(conn: psycopg.Connection, command: str) -> None:
+    """Take the database's lock for `command` (migrate or rollback: a second load, migrate
+    or rollback on the database stops here, naming this one) and create the record tables
+    on first use, or bring those of an earlier version up to date."""
+    lock.acquire(conn, command)
     with conn.transaction():
         conn.execute(DDL)
+        for table, outcomes in OUTCOMES.items():
+            listed = ", ".join(f"'{o}'" for o in outcomes)
+            conn.execute(OUTCOME_CHECK.format(table=table, outcomes=listed))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 (default: the latest succeeded one not rolled back), from its backup, in ONE transaction;
 then every table's count and checksum verified against the backup's, and the validation
 models rebuilt. Each rollback is one row of validation.rollbacks; the validation schema's
-history (Mary's record and reviews) is never restored over."""
+history (Mary's record and reviews) is never restored over. A migrate or rollback killed
+earlier is recovered first (recovery.py)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from loaders.cutover.catalog import (
     table_checksums,
     table_counts,
 )
+from loaders.cutover.children import session_name
 from loaders.cutover.dbt import rebuild_validation
 from loaders.cutover.errors import Unverified
 from loaders.cutover.records import Record, claim
+from loaders.cutover.recovery import recover
 from loaders.cutover.steps import Say
 from loaders.errors import UserError
 
@@ -79,7 +82,9 @@ def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
     with connection.connect(target, autocommit=True) as conn:
         if not relation_exists(conn, "validation.migrations"):
             raise UserError("no migration recorded yet (validation.migrations is missing)")
-        claim(conn)
+        claim(conn, "rollback")
+        major = server_major(conn)
+        recover(conn, target, major, say, by="rollback")
         migration, outcome, backup = pick_migration(conn, to)
         mid = migration.id
         later = [
@@ -99,7 +104,9 @@ def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
         try:
             views = dependent_views(conn, relation_oids(conn, TARGET_SCHEMAS))
             t = time.perf_counter()
-            restore(target, backup.path, views, server_major(conn))
+            restore(
+                target, backup.path, views, major, session=session_name("rollback", rid, "psql")
+            )
             restore_s = time.perf_counter() - t
             say(
                 f"restore: {restore_s:.1f} s (schemas {', '.join(TARGET_SCHEMAS)}, one transaction)"
@@ -130,7 +137,7 @@ def rollback(to: int | None = None, *, say: Say = print) -> RollbackResult:
                 raise Unverified(
                     f"rollback {rid} restored but does not verify: {'; '.join(problems)}"
                 )
-            problem = rebuild_validation(target, say)
+            problem = rebuild_validation(target, say, session_name("rollback", rid, "dbt"), major)
             if problem:
                 record.set(message=problem)
         except (UserError, psycopg.Error, OSError) as exc:

@@ -14,19 +14,13 @@ from pathlib import Path
 import psycopg
 
 from loaders import connection, raw
-from loaders.cutover import backup, checks, dbt, swap
+from loaders.cutover import backup, checks, children, dbt, swap
 from loaders.cutover.backup import Backup
-from loaders.cutover.catalog import (
-    SHADOW_SUFFIX,
-    TARGET_SCHEMAS,
-    dependent_views,
-    relation_oids,
-    table_checksums,
-    table_counts,
-)
-from loaders.cutover.errors import NoGo, Unverified
+from loaders.cutover.catalog import SHADOW_SUFFIX, TARGET_SCHEMAS, table_counts
+from loaders.cutover.errors import NoGo
 from loaders.cutover.inputs import Inputs
 from loaders.cutover.records import Record
+from loaders.cutover.recovery import end_sessions
 from loaders.errors import UserError
 
 TOTAL = 9  # the checkpoints shown as [n/9]: server and inputs (migrate.py), then STEPS
@@ -76,6 +70,7 @@ class Run:
     built: Built | None = None
     metrics: list[checks.Metric] = field(default_factory=list)  # entity level
     counts_after: dict[str, int] = field(default_factory=dict)
+    swapped: bool = False  # the swap committed: the migration is in
 
     def progress(self, text: str) -> None:
         assert self.step is not None and self.step.number is not None
@@ -83,6 +78,10 @@ class Run:
 
     def note(self, text: str) -> None:
         self.say(f"      {text}")
+
+    def session(self, tool: str) -> str:
+        """application_name of a child's sessions: luckygas-migrate-17-dbt (recovery.py)."""
+        return children.session_name("migrate", self.record.id, tool)
 
     def commit(self) -> None:
         """The migration is in: a stop from here on undoes nothing before it."""
@@ -113,11 +112,15 @@ def clear_leftovers(r: Run) -> None:
 
 
 def take_backup(r: Run) -> None:
-    r.backup_dir.mkdir(parents=True, exist_ok=True)
+    """pg_dump into a 0600 file of a 0700 folder (the project's own folder is made 0700;
+    one given with --backup-dir keeps its mode, with a note when others can read it)."""
+    note = backup.private_dir(r.backup_dir, tighten=r.backup_dir == backup.default_backup_dir())
+    if note:
+        r.note(note)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = (r.backup_dir / f"migration-{r.record.id}-{stamp}.dump").resolve()
     t = time.perf_counter()
-    b = r.backup = backup.take(r.target, path)
+    b = r.backup = backup.take(r.target, path, session=r.session("pg_dump"))
     r.timings.backup = time.perf_counter() - t
     if b.path is None:
         r.progress("backup: no target schema yet: nothing to back up (recorded)")
@@ -149,6 +152,7 @@ def load(r: Run) -> None:
         r.inputs.planned,
         lambda: connection.connect(r.target, autocommit=True),
         arguments=["migrate", *map(str, r.paths)],
+        lock=False,  # this migrate holds the lock, on the session of r.conn
     )
     r.timings.load = time.perf_counter() - t
     n_loaded = sum(x.outcome == "loaded" for x in report.results)
@@ -159,28 +163,20 @@ def load(r: Run) -> None:
 
 def undo_load(r: Run) -> str:
     """Restore raw from the backup (drop it if the backup has none) and verify it."""
-    b = r.backup
-    assert b is not None
-    views = dependent_views(r.conn, relation_oids(r.conn, ["raw"]))
-    backup.restore(r.target, b.path if "raw" in b.schemas else None, views, r.major, ("raw",))
-    want = Backup(
-        b.path,
-        ["raw"],
-        {k: v for k, v in b.counts.items() if k.startswith("raw.")},
-        {k: v for k, v in b.checksums.items() if k.startswith("raw.")},
-    )
-    if backup.differences(want, table_counts(r.conn, ["raw"]), table_checksums(r.conn, ["raw"])):
-        raise Unverified("raw does not verify against the backup's counts and checksums")
-    r.note(f"the load was undone: raw restored from the backup ({len(want.counts)} tables verify)")
+    assert r.backup is not None
+    tables = backup.restore_raw(r.target, r.conn, r.backup, r.major, r.session("psql"))
+    r.note(f"the load was undone: raw restored from the backup ({tables} tables verify)")
     return "the load was undone (raw restored from the backup and verified)"
 
 
 def build(r: Run) -> None:
+    """dbt build into the shadow schemas, as a child that cannot outlive the migrate, its
+    sessions named r.session("dbt"), its log 0600 beside the backups."""
     t = time.perf_counter()
     log = r.backup_dir / f"migration-{r.record.id}-dbt.log"
     r.note(f"dbt build into *{SHADOW_SUFFIX} running (its output: {log})")
     with tempfile.TemporaryDirectory(prefix="luckygas-dbt-") as tmp:
-        env = dbt.dbt_environment(r.target, Path(tmp))
+        env = dbt.dbt_environment(r.target, Path(tmp), r.session("dbt"), r.major)
         started = time.time() - 1
         code, summary = dbt.run_dbt_build(env, log, r.targets)
     r.timings.dbt = time.perf_counter() - t
@@ -191,6 +187,9 @@ def build(r: Run) -> None:
 
 
 def undo_build(r: Run) -> str | None:
+    """End the sessions of this build's dbt (stopped already, but its backends may still run
+    a statement, holding locks on the shadows), then drop the shadow schemas."""
+    end_sessions(r.conn, r.session("dbt"))
     return "the shadow build was dropped" if swap.drop_shadows(r.conn) else None
 
 
@@ -225,9 +224,12 @@ def vacuum(r: Run) -> None:
 
 def swap_in(r: Run) -> None:
     t = time.perf_counter()
-    s = swap.swap_in(r.conn)
+    # the row is marked in the swap's own transaction: a migrate killed after it committed
+    # is known to be in (recovery.py)
+    s = swap.swap_in(r.conn, inside=lambda: r.record.set(swapped_at=datetime.now(UTC)))
     r.timings.swap = time.perf_counter() - t
     r.commit()
+    r.swapped = True
     r.counts_after = table_counts(r.conn, TARGET_SCHEMAS)
     marts = {k: v for k, v in r.counts_after.items() if k.startswith("marts.")}
     r.progress(f"swapped in {s.moved} relations in one transaction ({r.timings.swap:.2f} s)"

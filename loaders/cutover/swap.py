@@ -4,6 +4,7 @@ old tables or the new ones, never a mix. A stopped build's shadow schemas are dr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -47,13 +48,14 @@ def vacuum_shadows(conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("vacuum (analyze) {}").format(r.ident))
 
 
-def swap_in(conn: psycopg.Connection) -> Swapped:
+def swap_in(conn: psycopg.Connection, inside: Callable[[], None] | None = None) -> Swapped:
     """Move every relation of the shadow schemas into its live schema, in ONE transaction:
     a reader sees the old customers, deliveries ... or the new ones, never a mix, and
     never a missing table (it waits for the locks, at most SWAP_LOCK_TIMEOUT, then sees
     the new tables). The live schemas themselves are kept (their privileges, and what
     else lives in them, such as validation's history tables). Views of other schemas on
-    the replaced relations (a saved query of Mary's) are recreated on the new ones."""
+    the replaced relations (a saved query of Mary's) are recreated on the new ones.
+    `inside` runs last in the transaction, to commit a mark with the swap (on `conn`)."""
     with conn.transaction():
         conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
         pairs = shadow_schemas(conn)
@@ -88,4 +90,6 @@ def swap_in(conn: psycopg.Connection) -> Swapped:
                 recreated.append(v.name)
             except psycopg.Error:
                 missing.append(v.name)
+        if inside is not None:
+            inside()
     return Swapped(len(moving), recreated, missing)

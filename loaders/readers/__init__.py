@@ -66,10 +66,21 @@ def check_input(path: Path) -> SourceError | None:
     return None
 
 
+def _unreadable(exc: OSError) -> None:
+    """os.walk's onerror: a folder that cannot be listed stops the load (SourceError), since
+    skipping it would load part of an export and call it done."""
+    folder = Path(exc.filename) if exc.filename else Path(".")
+    raise SourceError(
+        folder,
+        f"folder cannot be read ({exc.strerror or exc})",
+        "give the user running luckygas read access to it, or move it out of the folder loaded",
+    ) from exc
+
+
 def _walk(folder: Path, notes: list[str]) -> list[Path]:
     """Supported files under `folder`, recursively, sorted; notes for what is skipped."""
     found = []
-    for root, dirs, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder, onerror=_unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
@@ -87,7 +98,8 @@ def discover(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """The files to load under `paths`, and notes on what was skipped.
 
     A directory is walked recursively, hidden files and folders (`.*`) skipped silently,
-    Excel lock files (`~$*`) and files of other types skipped with a note. A file named
+    Excel lock files (`~$*`) and files of other types skipped with a note; a folder that
+    cannot be listed (no permission) is a SourceError, never skipped. A file named
     explicitly must pass `check_input` (SourceError otherwise), except a lock file, which is
     skipped with a note; a hidden file named explicitly is loaded. The result is sorted by
     path (each file once), so the same files load in the same order however they were named.

@@ -16,7 +16,11 @@
   value, and `""` and nothing read the same.
 
 It streams: the file is read twice at open (encoding check, then widths and record count) and
-once per `rows()`, never held in memory.
+once per `rows()`, never held in memory. One record is held whole (the csv module builds
+it), so a record is refused over MAX_CSV_RECORD_CHARS characters (4 Mi; a line without an end
+is never read whole) or MAX_CSV_FIELDS fields, and a field over csv.field_size_limit()
+(131,072 characters by default, four times Excel's cell limit) is a csv.Error: memory stays
+a few tens of MiB (`bounds.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loaders.readers.base import Source, SourceError
+from loaders.readers.bounds import MAX_CSV_FIELDS, MAX_CSV_RECORD_CHARS, too_big
 
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",\t;|"
@@ -86,16 +91,38 @@ def detect_delimiter(path: Path, encoding: str) -> str:
         return ","
 
 
+def _lines(f: io.TextIOWrapper, path: Path, fed: list[int]) -> Iterator[str]:
+    """The file's lines for csv.reader, never more than MAX_CSV_RECORD_CHARS characters of
+    them for one record (`fed[0]`, reset by the caller after each record): the csv module
+    builds a record whole, and a line without end would be read whole."""
+    while line := f.readline(MAX_CSV_RECORD_CHARS + 1):
+        fed[0] += len(line)
+        if fed[0] > MAX_CSV_RECORD_CHARS:
+            raise too_big(path, f"record {fed[1] + 1}", fed[0], MAX_CSV_RECORD_CHARS,
+                          " characters or more")  # fmt: skip
+        yield line
+
+
 def _records(path: Path, encoding: str, delimiter: str) -> Iterator[list[str]]:
-    """Every record of the file; SourceError for bad quoting or undecodable bytes."""
+    """Every record of the file; SourceError for bad quoting or undecodable bytes, and for a
+    record over MAX_CSV_RECORD_CHARS characters or MAX_CSV_FIELDS fields (one field over
+    csv.field_size_limit(), 131,072 characters by default, is a csv.Error)."""
     n = 0
+    fed = [0, 0]  # characters read for the record being read; records read
     try:
         with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=encoding, newline="") as f:
             reader = csv.reader(
-                f, delimiter=delimiter, quotechar='"', doublequote=True, strict=True
+                _lines(f, path, fed),
+                delimiter=delimiter,
+                quotechar='"',
+                doublequote=True,
+                strict=True,
             )
             for record in reader:
                 n += 1
+                fed[0], fed[1] = 0, n
+                if len(record) > MAX_CSV_FIELDS:
+                    raise too_big(path, f"record {n}", len(record), MAX_CSV_FIELDS, " fields")
                 yield record
     except csv.Error as exc:
         raise SourceError(path, f"record {n + 1}: {exc}", "fix the quoting and load again") from exc

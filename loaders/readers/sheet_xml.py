@@ -17,12 +17,13 @@ import io
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.sax.saxutils import unescape
 
 from loaders.readers.base import SourceError
+from loaders.readers.bounds import MAX_PACKAGE_XML_BYTES, MAX_ROW_XML, too_big
 from loaders.readers.workbook import RESAVE
 
 SUPPORT_PARTS = ("styles", "sharedStrings", "theme")  # what calamine reads besides the sheet
@@ -84,8 +85,15 @@ def _last_row_end(buf: bytes, end: int | None = None) -> int:
             return pos + 4
 
 
-def scan_error_cells(zf: zipfile.ZipFile, member: str, path: Path, sheet: str) -> ErrorCells:
-    """Every error cell of one worksheet part, streaming (1 MiB at a time, whole rows)."""
+def scan_error_cells(
+    zf: zipfile.ZipFile,
+    member: str,
+    path: Path,
+    sheet: str,
+    each: Callable[[bytes], None] | None = None,
+) -> ErrorCells:
+    """Every error cell of one worksheet part, streaming (1 MiB at a time, whole rows);
+    `each`, when given, is called with every run of whole rows too (`bounds.RangeScan`)."""
     found: ErrorCells = {}
     with zf.open(member) as f:
         tail = b""
@@ -100,6 +108,8 @@ def scan_error_cells(zf: zipfile.ZipFile, member: str, path: Path, sheet: str) -
                 buf, tail = buf[:cut], buf[cut:]
             if b"'e'" in buf or b'"e"' in buf:
                 errors_in(buf, found, path, sheet)
+            if each is not None:
+                each(buf)
             if not chunk:
                 return found
 
@@ -112,11 +122,21 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def _part_xml(zf: zipfile.ZipFile, name: str) -> ElementTree.Element:
+    """A small package part (workbook.xml, a .rels) as a tree, refused over
+    MAX_PACKAGE_XML_BYTES before it is read (ElementTree holds it all)."""
+    size = zf.getinfo(name).file_size
+    if size > MAX_PACKAGE_XML_BYTES:
+        raise too_big(Path(zf.filename or name), f"part {name}", size, MAX_PACKAGE_XML_BYTES,
+                      " bytes uncompressed")  # fmt: skip
+    return ElementTree.fromstring(zf.read(name))
+
+
 def _rel_targets(zf: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
     """Relationship id -> (type, zip member) for the part `part` ("" for the package)."""
     folder, name = posixpath.split(part)
     out = {}
-    for rel in ElementTree.fromstring(zf.read(posixpath.join(folder, "_rels", name + ".rels"))):
+    for rel in _part_xml(zf, posixpath.join(folder, "_rels", name + ".rels")):
         target = rel.get("Target", "")
         if rel.get("TargetMode") == "External":
             continue
@@ -139,7 +159,10 @@ class Package:
                 workbook = member
         targets = _rel_targets(zf, workbook)
         self.members: dict[str, str] = {}  # sheet name -> worksheet part
-        for el in ElementTree.fromstring(zf.read(workbook)).iter():
+        self.shared_strings = next(
+            (m for kind, m in targets.values() if kind.endswith("/sharedStrings")), None
+        )
+        for el in _part_xml(zf, workbook).iter():
             if _local(el.tag) == "sheet":
                 rid = next(
                     (v for k, v in el.attrib.items() if k.startswith("{") and _local(k) == "id"),
@@ -218,6 +241,11 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
                 break
             if not chunk:
                 raise zipfile.BadZipFile(f"{member}: no sheetData element")
+            if len(buf) > MAX_ROW_XML:
+                raise too_big(
+                    Path(zf.filename or member), f"part {member}, XML before its cells",
+                    len(buf), MAX_ROW_XML, " bytes",
+                )  # fmt: skip
         root = _ROOT.search(buf, 0, found.start())
         close_root = b"</" + (root.group(1) if root else b"") + b"worksheet>"
         head = bytes(buf[: found.end()])
@@ -235,6 +263,11 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
             searched = stop if stop >= 0 else max(0, len(buf) - len(end_tag) + 1)
             body = stop if stop >= 0 else len(buf)  # the rows end before this
             if body >= limit and (cut := _slice_end(buf, limit, body)) >= 0:
+                if cut > limit + MAX_ROW_XML:  # a single row holds that much
+                    raise too_big(
+                        Path(zf.filename or member), f"part {member}, XML of one row",
+                        cut - limit, MAX_ROW_XML, " bytes or more",
+                    )  # fmt: skip
                 rows = buf[:cut]
                 del buf[:cut]
                 searched = max(0, searched - cut)
@@ -244,6 +277,11 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
                 while f.read(1 << 20):  # read to the end: the zip checks the part's CRC
                     pass
             else:
+                if len(buf) > limit + MAX_ROW_XML:  # a single row holds that much
+                    raise too_big(
+                        Path(zf.filename or member), f"part {member}, XML of one row",
+                        len(buf) - limit, MAX_ROW_XML, " bytes or more",
+                    )  # fmt: skip
                 chunk = f.read(step)
                 if not chunk:
                     raise zipfile.BadZipFile(f"{member}: sheetData is not closed")

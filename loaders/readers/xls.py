@@ -6,6 +6,12 @@ from; xlrd reports them with their codes. Cells are typed as calamine types an .
 `cells.spreadsheet_text`; the header row is found by `header.find_header`, the rule every
 worksheet follows. Positions are those of the .xlsx reader: spreadsheet rows, cells from
 column A, each row as wide as the sheet's rightmost used column.
+
+Bounds (`bounds.py`): xlrd reads the whole file and then one sheet into Python objects, so
+the file is refused over MAX_XLS_BYTES (32 MiB; a full 65,536-row export of a few columns is
+a few MiB) and a sheet over MAX_SHEET_CELLS; a sheet in memory takes ~70 bytes a cell, so
+about 400 MiB (an estimate, not measured) for the densest file the limit admits (6 bytes a
+cell in MULRK records).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from loaders.readers.base import Source, SourceError
+from loaders.readers.bounds import MAX_SHEET_CELLS, MAX_XLS_BYTES, too_big
 from loaders.readers.cells import CellError, spreadsheet_text
 from loaders.readers.header import HEADER_WINDOW, find_header
 from loaders.readers.workbook import (
@@ -59,6 +66,9 @@ class _XlsBook:
             )
         if not magic.startswith(OLE2_MAGIC[:4]):
             raise SourceError(path, "not an Excel 97-2003 workbook (.xls)", RESAVE)
+        size = stamp(path)[0]
+        if size > MAX_XLS_BYTES:  # xlrd reads the whole file, then a sheet at a time
+            raise too_big(path, "the file", size, MAX_XLS_BYTES, " bytes")
         try:
             import xlrd
         except ImportError as exc:  # a dependency of csvkit, installed with the project
@@ -95,6 +105,11 @@ class _XlsBook:
             raise SourceError(
                 self.path, f"truncated or damaged workbook, sheet {index + 1} ({exc!r})", RECOPY
             ) from exc
+        cells = sheet.nrows * sheet.ncols
+        if cells > MAX_SHEET_CELLS:
+            shape = f"{sheet.nrows:,} rows x {sheet.ncols:,} columns"
+            what = f"sheet {sheet.name!r}, used range of {shape}"
+            raise too_big(self.path, what, cells, MAX_SHEET_CELLS, " cells")
         mode = self.book.datemode
         rows: list[list[object]] = []
         for r in range(sheet.nrows):

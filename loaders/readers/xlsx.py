@@ -16,10 +16,14 @@ rows start at the used range's first column); both offsets are taken from
 `CalamineSheet.start` and checked while iterating.
 
 **Memory.** calamine parses a whole sheet into its own memory, so a sheet whose XML is larger
-than SLICE_BYTES is parsed in slices, one at a time (`sheet_xml.xml_slices`): memory stays
-bounded whatever the sheet's size. Rows are converted to text one at a time. `open_workbook`
-parses every sheet once to find its used range and header row, and `rows()` parses it again:
-a damaged sheet fails before anything is written.
+than SLICE_BYTES is parsed in slices, one at a time (`sheet_xml.xml_slices`). Rows are
+converted to text one at a time. `open_workbook` parses every sheet once to find its used
+range and header row, and `rows()` parses it again: a damaged sheet fails before anything is
+written. Before calamine sees the file, and before it parses each sheet or slice, `bounds.py`
+checks what it would allocate (package sizes, shared strings, declared dimension, the range a
+parse spans and the text it clones): a crafted file is refused with one line at open, and
+peak memory stays under about 900 MiB for any file (see `bounds.py`). Those checks run at
+open only: `rows()` reads the same file (size and mtime checked) again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from xml.etree import ElementTree
 
 import python_calamine
 
+from loaders.readers import bounds
 from loaders.readers.base import Source, SourceError
 from loaders.readers.cells import CellError, spreadsheet_text
 from loaders.readers.header import HEADER_WINDOW, find_header
@@ -198,23 +203,35 @@ class _Parse:
 class _Sheet:
     """One worksheet of an open .xlsx, read in one or more calamine parses (slices)."""
 
-    def __init__(self, path: Path, package: Package, wb, name: str) -> None:
+    def __init__(
+        self, path: Path, package: Package, wb, name: str, strings: bounds.SharedStrings | None
+    ) -> None:
         self.path, self.package, self.wb, self.name = path, package, wb, name
+        # What each parse is checked against (`bounds.check_parse`) at open; None in rows():
+        # the same file (size and mtime checked), already checked, so not scanned again.
+        self.strings = strings
         self.member = package.members.get(name)
         if self.member is None:
             raise SourceError(path, f"sheet {name!r} has no worksheet part", RESAVE)
         self.seen = _Extent()  # the used range of the parses made so far
 
     def _sheets(self) -> Iterator[tuple[python_calamine.CalamineSheet, ErrorCells]]:
-        path, name, member = self.path, self.name, self.member
+        path, name, member, strings = self.path, self.name, self.member, self.strings
         if self.package.size(member) <= SLICE_BYTES:
-            errors = scan_error_cells(self.package.zf, member, path, name)
+            xml = self.package.zf.read(member)  # zipfile stops at the declared size
+            if strings is not None:
+                bounds.check_parse(path, name, xml, strings)
+            errors: ErrorCells = {}
+            errors_in(xml, errors, path, name)
+            del xml
             yield _load_sheet(self.wb, path, name), errors
             return
         parsed = 0
         try:
             for xml in xml_slices(self.package.zf, member, SLICE_BYTES):
-                errors: ErrorCells = {}
+                if strings is not None:
+                    bounds.check_parse(path, name, xml, strings)
+                errors = {}
                 errors_in(xml, errors, path, name)
                 book = _open_calamine(path, self.package.wrap(member, xml))
                 del xml
@@ -230,8 +247,22 @@ class _Sheet:
                 raise SourceError(
                     path, f"sheet {name!r}: some rows have no row number", RESAVE
                 ) from None
-            # Rows numbered by their position only: parse the sheet whole.
-            errors = scan_error_cells(self.package.zf, member, path, name)
+            # Rows numbered by their position only: calamine parses the sheet whole, from the
+            # file, so its true size and its whole range are checked first.
+            zf = self.package.zf
+            if strings is None:
+                errors = scan_error_cells(zf, member, path, name)
+                yield _load_sheet(self.wb, path, name), errors
+                return
+            bounds.check_true_size(path, zf, zf.getinfo(member))
+            scan, text = bounds.RangeScan(), [0]
+
+            def each(rows: bytes) -> None:
+                scan.feed(rows)
+                text[0] += bounds.string_bytes(rows, 0, len(rows), strings)
+
+            errors = scan_error_cells(zf, member, path, name, each)
+            bounds.check_scanned(path, name, scan, text[0])
             yield _load_sheet(self.wb, path, name), errors
 
     def parses(self) -> Iterator[_Parse]:
@@ -288,7 +319,9 @@ def open_workbook(path: Path) -> list[Source]:
     if path.suffix.lower() == ".xls":
         return open_xls(path)
     with _check_zip(path) as zf:
+        bounds.check_directory(path, zf)
         package = _package(path, zf)
+        strings = _check_bounds(path, zf, package)
         wb = _open_calamine(path)
         opened = stamp(path)
         sources = []
@@ -302,11 +335,38 @@ def open_workbook(path: Path) -> list[Source]:
                     notes.append(f"{SHEET_KINDS.get(kind, kind)}: no cells")
                     sources.append(empty_source(path, "xlsx", meta.name, notes))
                     continue
-                sheet = _Sheet(path, package, wb, meta.name)
+                sheet = _Sheet(path, package, wb, meta.name, strings)
                 sources.append(_sheet_source(sheet, notes, opened))
         finally:
             wb.close()
     return sources
+
+
+def _check_bounds(path: Path, zf: zipfile.ZipFile, package: Package) -> bounds.SharedStrings:
+    """What `bounds` checks before calamine opens the workbook (after the zip directory):
+    the parts' true sizes, the shared strings, every sheet's declared dimension. The large
+    sheets calamine never reads from the file itself (they are sliced) are not inflated
+    twice."""
+    try:
+        sliced = {m for m in package.members.values() if _size(zf, m) > SLICE_BYTES}
+        bounds.check_inflated(path, zf, sliced)
+        for member in package.support:
+            size = _size(zf, member)
+            if member != package.shared_strings and size > bounds.MAX_SUPPORT_BYTES:
+                raise bounds.too_big(path, f"part {member}", size, bounds.MAX_SUPPORT_BYTES,
+                                     " bytes uncompressed")  # fmt: skip
+        strings = bounds.check_shared_strings(path, zf, package.shared_strings)
+        for name, member in package.members.items():
+            if member in zf.NameToInfo:
+                bounds.check_dimension(path, zf, member, name)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise SourceError(path, f"truncated or damaged workbook ({exc})", RECOPY) from exc
+    return strings
+
+
+def _size(zf: zipfile.ZipFile, member: str) -> int:
+    info = zf.NameToInfo.get(member)
+    return info.file_size if info is not None else 0
 
 
 def _package(path: Path, zf: zipfile.ZipFile) -> Package:
@@ -327,6 +387,7 @@ def _sheet_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source:
     ext = sheet.seen
     if ext.empty:
         return empty_source(path, "xlsx", name, [*notes, "empty sheet"])
+    bounds.check_extent(path, name, ext.last_row + 1, ext.width)
     top = range(ext.first_row, min(ext.last_row + 1, ext.first_row + HEADER_WINDOW))
     header = find_header([window.get(r, []) for r in top], ext.first_row, ext.first_col, ext.width)
     first_data = header.first_data
@@ -348,7 +409,11 @@ def _sheet_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source:
 
 
 def _iter_sheet(
-    path: Path, name: str, ext: _Extent, first_data: int, opened: Stamp
+    path: Path,
+    name: str,
+    ext: _Extent,
+    first_data: int,
+    opened: Stamp,
 ) -> Iterator[tuple[int, list[str | None]]]:
     """Rows `first_data` + 1 .. the last used row of one sheet, as text; blank rows included."""
     check_unchanged(path, opened)
@@ -359,7 +424,7 @@ def _iter_sheet(
         package = _package(path, zf)
         wb = _open_calamine(path)
         try:
-            sheet = _Sheet(path, package, wb, name)
+            sheet = _Sheet(path, package, wb, name, None)  # checked at open
             next_row = first_data  # 0-based: the next row to yield
             for parse in sheet.parses():
                 for row0, typed in sheet.typed_rows(parse):

@@ -29,8 +29,8 @@ class PgServer:
 
     server: EmbeddedServer
     port: int
-    conninfo: str  # libpq conninfo for psycopg.connect
-    env: dict[str, str]  # PGHOST, PGPORT, PGUSER, PGDATABASE: merge into a subprocess env
+    conninfo: str  # libpq conninfo for psycopg.connect (with passfile=, the password)
+    env: dict[str, str]  # PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSFILE: for a subprocess env
 
 
 def _clear_pg_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,15 +41,16 @@ def _clear_pg_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @contextmanager
 def _server_root(prefix: str) -> Iterator[Path]:
-    """A temporary directory for server homes, removed afterwards (kept if stop failed).
-
-    Not under pytest's tmp_path: as root the server runs as the `pgserver` user, which
-    must traverse every parent directory, and each pytest session that starts on the
-    machine (another engineer's, say) chmods /tmp/pytest-of-root back to 0700.
-    """
+    """A temporary directory for server homes, removed afterwards (kept if stop failed)."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     yield root
     shutil.rmtree(root)  # not on error: never delete the data dir of a running server
+
+
+def remove_cluster(server: EmbeddedServer) -> None:
+    """As root: delete a stopped test server's cluster folder (it is outside the home)."""
+    if server.cluster_dir != server.home and server.cluster_dir.exists():
+        shutil.rmtree(server.cluster_dir)
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +61,9 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         home = root / "home"  # not created: commands create it when they need it
         monkeypatch.setenv("LUCKYGAS_HOME", str(home))
         yield home
-        EmbeddedServer(home).stop()  # a no-op unless the test started a server there
+        server = EmbeddedServer(home)
+        server.stop()  # a no-op unless the test started a server there
+        remove_cluster(server)
 
 
 @pytest.fixture(scope="session")
@@ -75,11 +78,12 @@ def pg() -> Iterator[PgServer]:
             yield PgServer(server, port, server.conninfo(port), server.env(port))
         finally:
             server.stop()
+            remove_cluster(server)
 
 
 @pytest.fixture
 def pg_env(pg: PgServer, hermetic_env: Path, monkeypatch: pytest.MonkeyPatch) -> PgServer:
-    """Set PGHOST/PGPORT/PGUSER/PGDATABASE to the session server `pg`; returns `pg`."""
+    """Set PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSFILE to the session server; returns `pg`."""
     for name, value in pg.env.items():
         monkeypatch.setenv(name, value)
     return pg

@@ -384,7 +384,11 @@ def test_validation_history_is_kept_across_runs(built):
 def test_luckygas_verify_checks_every_delivery_figure(built, capsys):
     """The full-scale command (`make demo`) on the small sample: every check matches."""
     conninfo, expected, _, _, sample = built
-    env = {k: v for k, v in built[3].items() if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE"}}
+    env = {
+        k: v
+        for k, v in built[3].items()
+        if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE"}
+    }
     with environ(env):
         assert main(["verify", str(sample)]) == 0
     out = capsys.readouterr().out

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -86,7 +87,7 @@ def test_lifecycle(
     code, out, _ = run(capsys, "db", "status")
     assert code == 0
     assert "embedded PostgreSQL: running" in out
-    assert f"127.0.0.1:{port}" in out and str(home / "pgdata") in out and "PostgreSQL 16" in out
+    assert f"127.0.0.1:{port}" in out and str(server.pgdata) in out and "PostgreSQL 16" in out
 
     code, out, _ = run(capsys, "db", "env")
     assert code == 0
@@ -96,6 +97,7 @@ def test_lifecycle(
         "PGPORT": str(port),
         "PGUSER": "postgres",
         "PGDATABASE": "luckygas",
+        "PGPASSFILE": str(home / "pgpass"),  # the password (loaders/tests/test_server_security)
     }
 
     # The Debian psql 15 on PATH reaches the same server through `eval "$(luckygas db env)"`.
@@ -134,7 +136,8 @@ def test_lifecycle(
     assert server.running_port() == port
     with psycopg.connect(server.conninfo(port)) as conn:
         data_directory = conn.execute("select current_setting('data_directory')").fetchone()
-    assert data_directory == (str(home / "pgdata"),)
+    assert data_directory == (str(server.pgdata),)  # as root under /var/lib/luckygas
+    assert (home / "pgdata").resolve() == server.pgdata
 
 
 def test_server_outlives_the_starting_process(hermetic_env: Path) -> None:
@@ -207,7 +210,11 @@ def test_external_server_is_used_and_embedded_never_started(
     hermetic_env: Path,
 ) -> None:
     if named_by == "LUCKYGAS_DSN":
-        monkeypatch.setenv("LUCKYGAS_DSN", f"postgresql://postgres@127.0.0.1:{pg.port}/luckygas")
+        passfile = quote(str(pg.server.pgpass_file), safe="")
+        monkeypatch.setenv(
+            "LUCKYGAS_DSN",
+            f"postgresql://postgres@127.0.0.1:{pg.port}/luckygas?passfile={passfile}",
+        )
         # The DSN wins over PG* variables naming another (closed) server.
         monkeypatch.setenv("PGHOST", "127.0.0.1")
         monkeypatch.setenv("PGPORT", str(closed_port()))

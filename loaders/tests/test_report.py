@@ -20,7 +20,11 @@ from loaders.tests.test_dbt_deliveries import built, rows  # noqa: F401  (fixtur
 
 
 def pg_env(built_env: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in built_env.items() if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE"}}
+    return {
+        k: v
+        for k, v in built_env.items()
+        if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE"}
+    }
 
 
 @pytest.fixture(scope="module")
