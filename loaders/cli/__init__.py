@@ -9,6 +9,7 @@ a UserError is printed the same way (exit 2). A module per command group: db.py,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from rich.markup import escape
@@ -52,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("[bold red]luckygas:[/] interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`luckygas db status | head -2`): stop quietly,
+        # as command-line tools do, and keep Python from reporting the pipe again at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool a pipe closed
 
 
 if __name__ == "__main__":
