@@ -251,13 +251,16 @@ def make_trust_cluster(home: Path, *, running: bool) -> int:
         entry = pwd.getpwnam(SYSTEM_USER)
         for path in (pgdata, log):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    initdb = [str(bin_path("initdb")), "-D", str(pgdata), "--auth=trust", "-U", USER]
+    # The programs as `pgserver` may run them: the wheel's own are under the venv, which a CI
+    # clone in a private temporary folder does not let it reach; the system copy is the same.
+    programs = EmbeddedServer(home)._server_bin()
+    initdb = [str(programs / "initdb"), "-D", str(pgdata), "--auth=trust", "-U", USER]
     _as_old_version([*initdb, "--encoding=UTF8", "--locale=C"], cwd=pgdata)
     port = _free_port()
     (home / "server.json").write_text(json.dumps({"port": port}) + "\n")
     if running:
         options = f"-h {HOST} -p {port} -k {shlex.quote('')}"
-        pg_ctl = [str(bin_path("pg_ctl")), "-D", str(pgdata), "-l", str(log), "-w"]
+        pg_ctl = [str(programs / "pg_ctl"), "-D", str(pgdata), "-l", str(log), "-w"]
         _as_old_version([*pg_ctl, "-o", options, "start"], cwd=pgdata)
     return port
 
