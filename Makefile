@@ -20,7 +20,7 @@ demo: setup ## embedded PostgreSQL, full-scale sample, raw load, dbt build, coun
 	$(BIN)/luckygas db start
 	$(BIN)/luckygas sample --out $(DATA) --scale $(SCALE) --seed $(SEED)
 	$(BIN)/luckygas load $(DATA)
-	eval "$$($(BIN)/luckygas db env)" && $(BIN)/dbt build --quiet
+	eval "$$($(BIN)/luckygas db env)" && $(BIN)/dbt build
 	$(BIN)/luckygas verify $(DATA)
 
 test: setup lint ## every test (pytest, small scale, throwaway PostgreSQL)

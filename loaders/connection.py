@@ -1,26 +1,53 @@
-"""Which PostgreSQL server a command talks to, and how to reach it.
+"""Which PostgreSQL server a command talks to, and how to reach it: libpq's rule, for every tool.
 
-The rule, in order:
+One rule for `luckygas`, psql, pg_dump and dbt: **the server is whatever libpq makes of the
+environment**, with libpq's own defaults (host: libpq's default unix socket directory; port
+5432; user: the login name; database: the user name). `luckygas` hands an empty conninfo to
+libpq, and the dbt profile (profiles.yml.example) passes PGHOST, PGPORT, PGUSER and
+PGDATABASE through with the same defaults, so with the same variables both reach the same
+server. The only two things libpq has no word for are added on top:
 
-1. `LUCKYGAS_DSN` (a libpq conninfo string or URI) names an external server. Its
-   parameters win over PG* variables; parameters it leaves out fall back to libpq's
-   defaults (PG* variables included), exactly as libpq itself does.
-2. Any of the libpq variables PGHOST, PGHOSTADDR, PGPORT, PGSERVICE, PGDATABASE, PGUSER
-   names an external server, unless they are exactly what `luckygas db env` exports for
-   this project's embedded server (so `eval "$(luckygas db env)"` does not turn the
-   embedded server into an "external" one). PGPASSFILE, which `db env` also exports,
-   names no server.
-3. Otherwise: the embedded server of the project home (`loaders.embedded`), reached with
-   the password in the home's pgpass file (`passfile=` in the conninfo, PGPASSFILE in the
-   environment of psql, dbt and pg_dump).
+1. No server variable set (none of PGHOST, PGHOSTADDR, PGPORT, PGSERVICE, PGDATABASE,
+   PGUSER; empty counts as unset): `luckygas` uses the project's embedded server
+   (`loaders.embedded`, found from the project, not the working directory: see
+   `loaders.project`). Its port is chosen on first start, so dbt cannot guess it: the
+   profile then refuses with one line naming `eval "$(.venv/bin/luckygas db env)"`, which
+   exports PGHOST/PGPORT/PGUSER/PGDATABASE and PGPASSFILE (the password, in the home's pgpass
+   file). PG* variables that are exactly what `db env` exports for the embedded server still
+   mean the embedded server (so the eval does not turn it into an "external" one).
+2. `LUCKYGAS_DSN` (a libpq conninfo string or URI) names a server in one variable. libpq and
+   dbt cannot read it, so: `luckygas` connects with it (its parameters win over PG*, those it
+   leaves out fall back to libpq's defaults, as libpq does), and `db env` translates it into
+   the PG* variables libpq would use, plus `LUCKYGAS_DB_ENV_DSN` (the DSN it translated). The
+   profile refuses to run while LUCKYGAS_DSN differs from LUCKYGAS_DB_ENV_DSN, so dbt is never
+   left pointed at another server than `luckygas`.
+
+`luckygas db env` prints what both need in every case, computed by libpq itself (a
+connection is started and dropped before any byte is sent: `_libpq_view`): for the embedded
+server; for one PG* variables name (the defaults filled in, so dbt needs no default of its
+own); for a DSN (above); for PGSERVICE (dbt-postgres always passes host and port, which
+would override the service file's, so the profile also refuses PGSERVICE until `db env` has
+exported the service's host, port, user and database, marked by `LUCKYGAS_DB_ENV_SERVICE`).
+The single limitation: a password written in a service file does not reach dbt (the
+profile's empty password stops libpq from looking there); keep it in a pgpass file.
+
+The embedded server is started on demand by the commands that need a server (`resolve()`
+with `start_embedded`), and each says so on stderr when it starts it; the first start in a
+home that has no cluster yet says "starting a new, empty embedded server in HOME" before
+running initdb. A server stopped with `luckygas db stop` stays stopped: that is recorded in
+the home, and every command but `db start` then stops with one line saying so. (Refusing to
+create a new cluster outright was considered and not done: a fresh `$LUCKYGAS_HOME` with no
+`db start` is how CI and the tests run, and the line already tells a user who is in the
+wrong place.)
 
 An external server is never started, stopped or created; the embedded data directory is
-not even created while one is in use. Empty variables count as unset.
+not even created while one is in use.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,8 +60,12 @@ from loaders import embedded
 from loaders.errors import UserError
 
 DSN_VARIABLE = "LUCKYGAS_DSN"
+DSN_EXPORTED = "LUCKYGAS_DB_ENV_DSN"  # set by `db env`: the DSN its PG* exports translate
+SERVICE_EXPORTED = "LUCKYGAS_DB_ENV_SERVICE"  # set by `db env`: the PGSERVICE it resolved
 SERVER_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE", "PGDATABASE", "PGUSER")
 CONNECT_TIMEOUT_S = 10
+STOPPED_MESSAGE = "the embedded server was stopped with `luckygas db stop`; run `luckygas db start`"
+NOT_RUNNING_MESSAGE = "the embedded PostgreSQL is not running; run `luckygas db start` first"
 
 
 @dataclass(frozen=True)
@@ -49,23 +80,38 @@ class Target:
     port: str
     hint: str  # what to do when it cannot be reached
     named_by: tuple[str, ...] = ()  # the variables that chose an external server
+    exported: tuple[str, ...] = ()  # the variables of `env` that `db env` prints
 
 
 def resolve(home: Path | None = None, *, start_embedded: bool = True) -> Target:
     """The server in use: external if the environment names one, else the embedded one.
 
-    With `start_embedded`, the embedded server is started if needed; without, a stopped
-    embedded server is a UserError telling the user to run `luckygas db start`.
+    With `start_embedded` (the commands that need a server: load, migrate, rollback, ...),
+    a stopped embedded server is started, and that is said on stderr; unless it was stopped
+    with `luckygas db stop`, which is a UserError. Without, a stopped embedded server is a
+    UserError telling the user to run `luckygas db start`.
     """
     home = home if home is not None else embedded.project_home()
     external = external_server(home)
     if external is not None:
         return external
     server = embedded.EmbeddedServer(home)
-    port = server.start().port if start_embedded else server.running_port()
+    port = server.running_port()
     if port is None:
-        raise UserError("the embedded PostgreSQL is not running; run `luckygas db start` first")
+        if server.stopped_by_user():
+            raise UserError(STOPPED_MESSAGE)
+        if not start_embedded:
+            raise UserError(NOT_RUNNING_MESSAGE)
+        result = server.start(on_new_cluster=announce)
+        port = result.port
+        if not result.already_running:
+            announce(f"started the embedded server on {embedded.HOST}:{port} ({server.home})")
     return embedded_target(server, port)
+
+
+def announce(line: str) -> None:
+    """One line on stderr, before or while a command acts (stdout may be piped or eval'd)."""
+    print(f"luckygas: {line}", file=sys.stderr, flush=True)
 
 
 def connect(target: Target | None = None, *, autocommit: bool = False) -> psycopg.Connection:
@@ -94,15 +140,10 @@ def external_server(home: Path | None = None) -> Target | None:
     """The external server named by LUCKYGAS_DSN or PG* variables, or None."""
     dsn = os.environ.get(DSN_VARIABLE, "").strip()
     if dsn:
-        try:
-            params = conninfo_to_dict(dsn)
-        except psycopg.ProgrammingError as exc:
-            raise UserError(
-                f"{DSN_VARIABLE} is not a valid libpq connection string: {exc}"
-            ) from None
-        env = dict(os.environ)
-        env.update({_ENV_FOR_PARAM[k]: str(v) for k, v in params.items() if k in _ENV_FOR_PARAM})
-        return _external(dsn, env, params, (DSN_VARIABLE,))
+        params = _dsn_params(dsn)
+        translated = {_ENV_FOR_PARAM[k]: str(v) for k, v in params.items() if k in _ENV_FOR_PARAM}
+        translated[DSN_EXPORTED] = dsn  # dbt's profile checks it (module docstring)
+        return _external(dsn, {**os.environ, **translated}, (DSN_VARIABLE,), tuple(translated))
 
     named = tuple(name for name in SERVER_VARIABLES if os.environ.get(name))
     if not named:
@@ -110,7 +151,7 @@ def external_server(home: Path | None = None) -> Target | None:
     home = home if home is not None else embedded.project_home()
     if _names_embedded(named, embedded.EmbeddedServer(home)):
         return None
-    return _external("", dict(os.environ), {}, named)
+    return _external("", dict(os.environ), named, ())
 
 
 def embedded_target(server: embedded.EmbeddedServer, port: int) -> Target:
@@ -129,7 +170,19 @@ def embedded_target(server: embedded.EmbeddedServer, port: int) -> Target:
         host=embedded.HOST,
         port=str(port),
         hint=(f"see {server.log_file}, or restart it with `luckygas db stop && luckygas db start`"),
+        exported=embedded.ENV_VARIABLES,
     )
+
+
+def exports(target: Target) -> dict[str, str | None]:
+    """What `db env` prints for `target`: variable -> value to export (None: unset it).
+
+    After `eval` of these, dbt's profile and `luckygas` reach `target` (module docstring).
+    """
+    out: dict[str, str | None] = {k: target.env[k] for k in target.exported}
+    if target.kind == "embedded" and os.environ.get("PGPASSWORD"):
+        out["PGPASSWORD"] = None  # another server's, and it would win over PGPASSFILE
+    return out
 
 
 def unreachable_message(target: Target, exc: Exception) -> str:
@@ -154,26 +207,75 @@ def _env_for_param() -> dict[str, str]:
 _ENV_FOR_PARAM = _env_for_param()
 
 
+def _dsn_params(dsn: str) -> dict[str, object]:
+    try:
+        return conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise UserError(f"{DSN_VARIABLE} is not a valid libpq connection string: {exc}") from None
+
+
+def _libpq_view(conninfo: str) -> dict[str, str]:
+    """What libpq makes of `conninfo` and the environment: host, port, user, dbname, ...
+
+    Asked of libpq itself, not re-implemented: a non-blocking connection is started (libpq
+    then applies the service file, the PG* variables and its defaults, and resolves the
+    host name) and dropped before a byte is sent. `host` is the one libpq will use (its
+    default socket directory when none is named). UserError if libpq rejects the
+    parameters (an unknown service, say).
+    """
+    pgconn = pq.PGconn.connect_start(conninfo.encode())
+    try:
+        view = {
+            opt.keyword.decode(): opt.val.decode() for opt in pgconn.info if opt.val is not None
+        }
+        if not view.get("user"):
+            message = pgconn.error_message.decode(errors="replace").strip()
+            raise UserError(f"libpq cannot use these connection settings: {message}")
+        if pgconn.host:
+            view["host"] = pgconn.host.decode()
+        if pgconn.port:
+            view["port"] = pgconn.port.decode()
+        return view
+    finally:
+        pgconn.finish()
+
+
 def _external(
-    conninfo: str, env: dict[str, str], params: dict[str, object], named_by: tuple[str, ...]
+    conninfo: str, env: dict[str, str], named_by: tuple[str, ...], translated: tuple[str, ...]
 ) -> Target:
-    """An external Target; host, port, database and user as libpq will resolve them."""
-    defaults = {
-        opt.keyword.decode(): opt.val.decode() for opt in pq.Conninfo.get_defaults() if opt.val
+    """An external Target; host, port, database and user as libpq resolves them.
+
+    Its `env` (for dbt, psql, pg_dump) holds them too, so that dbt run by `luckygas` (the
+    cut-over) needs none of the profile's defaults; `translated` are the variables a DSN
+    was turned into.
+    """
+    try:
+        view = _libpq_view(conninfo)
+    except UserError as exc:
+        raise UserError(f"{', '.join(named_by)}: {exc}") from None
+    resolved = {
+        _ENV_FOR_PARAM[k]: view[k]
+        for k in ("host", "hostaddr", "port", "user", "dbname", "sslmode")
+        if view.get(k)
     }
-    effective = {**defaults, **{k: str(v) for k, v in params.items() if v not in (None, "")}}
-    host = effective.get("host") or effective.get("hostaddr") or ""
-    port = effective.get("port", "5432")
-    where = f"{host}:{port}" if host else f"the default unix socket, port {port}"
-    user = effective.get("user", "?")
-    dbname = effective.get("dbname", user)
-    service = f", service {effective['service']}" if effective.get("service") else ""
+    if os.environ.get("PGSERVICE"):
+        resolved[SERVICE_EXPORTED] = os.environ["PGSERVICE"]
+    env = {**env, **resolved}
+    exported = (*[k for k in translated if k not in resolved], *resolved)
+    host = view.get("host") or view.get("hostaddr") or ""
+    port = view.get("port", "5432")
+    where = (
+        f"{host}:{port}" if not host.startswith("/") else f"the unix socket in {host}, port {port}"
+    )
+    user = view.get("user", "?")
+    dbname = view.get("dbname", user)
+    service = f", service {view['service']}" if view.get("service") else ""
     description = (
         f"the external server at {where}, database {dbname}, user {user}{service}"
         f" (named by {', '.join(named_by)})"
     )
     hint = f"start that server, or fix or unset {', '.join(named_by)} to use the embedded one"
-    return Target("external", conninfo, env, description, host, port, hint, named_by)
+    return Target("external", conninfo, env, description, host, port, hint, named_by, exported)
 
 
 def _names_embedded(named: tuple[str, ...], server: embedded.EmbeddedServer) -> bool:

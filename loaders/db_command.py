@@ -1,9 +1,11 @@
 """`luckygas db start|stop|status|env|psql`: what each does, and the lines it reports.
 
 Each acts on the embedded server of the project home, unless PG* variables or LUCKYGAS_DSN
-name another server (`loaders.connection`); that one is never started or stopped. The CLI
-prints the returned lines on stdout and exits with the returned code; what the user can fix
-is a UserError.
+name another server (`loaders.connection`, which states the rule); that one is never started
+or stopped. `db stop` is remembered: only `db start` starts the server again. `db env`
+prints what dbt and every libpq tool need to reach the server `luckygas` uses, whichever it
+is. The CLI prints the returned lines on stdout and exits with the returned code; what the
+user can fix is a UserError.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pathlib import Path
 
 from loaders import connection
 from loaders.embedded import HOST, EmbeddedServer, bin_path
-from loaders.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def start(home: Path) -> Output:
     if external is not None:
         return Output((f"using {external.description}; the embedded server is not started",))
     server = EmbeddedServer(home)
-    result = server.start()
+    result = server.start(on_new_cluster=connection.announce)
     where = f"{HOST}:{result.port}"
     if result.already_running:
         lines = [f"the embedded PostgreSQL is already running on {where} ({server.pgdata})"]
@@ -51,12 +52,16 @@ def start(home: Path) -> Output:
 
 
 def stop(home: Path) -> Output:
-    """`db stop`: stop the embedded server (never an external one)."""
+    """`db stop`: stop the embedded server (never an external one); it then stays stopped.
+
+    Recorded in the home, so that `load` and the other commands that start the server on
+    demand refuse instead, until `db start`.
+    """
     external = connection.external_server(home)
     if external is not None:
         return Output((f"using {external.description}; there is no embedded server to stop",))
     server = EmbeddedServer(home)
-    if server.stop():
+    if server.stop(by_user=True):
         return Output((f"stopped the embedded PostgreSQL ({server.pgdata})",))
     return Output(("the embedded PostgreSQL is not running",))
 
@@ -68,10 +73,11 @@ def status(home: Path) -> Output:
         server = EmbeddedServer(home)
         port = server.running_port()
         if port is None:
-            exists = server.pgdata.is_dir()
+            exists = server.has_cluster()
+            why = " (stopped with `luckygas db stop`)" if server.stopped_by_user() else ""
             return Output(
                 (
-                    "embedded PostgreSQL: not running",
+                    f"embedded PostgreSQL: not running{why}",
                     f"data dir: {server.pgdata}{'' if exists else ' (not created yet)'}",
                 ),
                 code=1,
@@ -87,19 +93,20 @@ def status(home: Path) -> Output:
 
 
 def env(home: Path) -> Output:
-    """`db env`: shell exports for the running embedded server (a comment if external).
+    """`db env`: shell lines that point dbt, psql and pg_dump at the server in use.
 
-    PGHOST, PGPORT, PGUSER, PGDATABASE, and PGPASSFILE (the home's pgpass file, which holds
-    the server's password): psql, dbt and psycopg then log in with no further step.
+    The embedded server (running): PGHOST, PGPORT, PGUSER, PGDATABASE, and PGPASSFILE (the
+    home's pgpass file, which holds the server's password), and `unset PGPASSWORD` if it is
+    set. An external one: a comment naming it, then the PG* variables as libpq resolves
+    them (a DSN or a service translated; see `connection.exports`).
     """
-    external = connection.external_server(home)
-    if external is not None:
-        return Output((f"# luckygas: using {external.description}; nothing to export",))
-    server = EmbeddedServer(home)
-    port = server.running_port()
-    if port is None:
-        raise UserError("the embedded PostgreSQL is not running; run `luckygas db start` first")
-    return Output(tuple(f"export {k}={shlex.quote(v)}" for k, v in server.env(port).items()))
+    target = connection.resolve(home, start_embedded=False)
+    lines = []
+    if target.kind == "external":
+        lines.append(f"# luckygas: using {target.description}")
+    for name, value in connection.exports(target).items():
+        lines.append(f"unset {name}" if value is None else f"export {name}={shlex.quote(value)}")
+    return Output(tuple(lines))
 
 
 def psql(home: Path, args: Sequence[str]) -> int:

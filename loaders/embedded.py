@@ -7,13 +7,16 @@ can run `copy ... to program`. Clients get the secret the libpq way, from a pgpa
 `luckygas db env` exports PGPASSFILE, dbt's profile leaves the password empty (libpq then
 reads PGPASSFILE), and our own conninfo carries `passfile=`.
 
-Layout under the project home (`$LUCKYGAS_HOME`, else `<cwd>/.luckygas`, git-ignored), 0700,
+Layout under the project home (`$LUCKYGAS_HOME`, else `.luckygas` in the dbt project's folder,
+git-ignored: `loaders.project`, so the same server is found from any subdirectory), 0700,
 every file in it 0600:
 
     postgres.password  the secret (the source of truth; pgpass is rewritten from it)
     pgpass             `127.0.0.1:*:*:postgres:<secret>` (and `localhost`, for the socket)
     server.json        the TCP port chosen on first start (reused while it stays free),
-                       and where the data directory is
+                       where the data directory is, and `stopped_by_user` after
+                       `luckygas db stop` (cleared by `db start`): a server the user
+                       stopped is not started again behind their back
     pgdata/            the data directory (initdb'd on first start); as root, a symlink
     postgres.log       the server log (pg_ctl -l); as root, in the cluster folder below
 
@@ -69,7 +72,7 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +81,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from loaders import project
 from loaders.errors import UserError
 
 with warnings.catch_warnings():
@@ -110,11 +114,16 @@ host    replication  all   ::1/128        {_AUTH}
 """
 
 
+ENV_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE")  # what env() sets
+
+
 def project_home() -> Path:
-    """Return `$LUCKYGAS_HOME` if set, else `<cwd>/.luckygas`, as an absolute path."""
-    configured = os.environ.get("LUCKYGAS_HOME")
-    home = Path(configured) if configured else Path.cwd() / ".luckygas"
-    return home.expanduser().resolve()
+    """The project home: `$LUCKYGAS_HOME`, else `<dbt project>/.luckygas` (`project.home`).
+
+    Kept under this name for its callers; found from the project, never the working
+    directory, so `luckygas verify` run in `data/` uses the same server as one at the top.
+    """
+    return project.home()
 
 
 def bin_path(program: str) -> Path:
@@ -177,14 +186,24 @@ class EmbeddedServer:
 
     def recorded_port(self) -> int | None:
         """The port recorded at the last start, or None before the first start."""
+        port = self._state().get("port")
         try:
-            return int(json.loads(self.state_file.read_text())["port"])
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError) as exc:
+            return None if port is None else int(port)
+        except (ValueError, TypeError) as exc:
             raise UserError(
                 f"{self.state_file} is damaged ({exc}); delete it and run `luckygas db start`"
             ) from exc
+
+    def stopped_by_user(self) -> bool:
+        """True if `luckygas db stop` stopped this server and no `db start` came since."""
+        return self._state().get("stopped_by_user") is True
+
+    def has_cluster(self) -> bool:
+        """True if the data directory holds a cluster (initdb has run)."""
+        try:
+            return (self.pgdata / "PG_VERSION").exists()
+        except PermissionError:
+            return True  # as another user: it is there, we may just not look
 
     def running_port(self) -> int | None:
         """The port of the running server, or None if it is not running.
@@ -221,23 +240,19 @@ class EmbeddedServer:
 
     def env(self, port: int) -> dict[str, str]:
         """The libpq variables that point psql, dbt and psycopg at this server."""
-        return {
-            "PGHOST": HOST,
-            "PGPORT": str(port),
-            "PGUSER": USER,
-            "PGDATABASE": DATABASE,
-            "PGPASSFILE": str(self.pgpass_file),
-        }
+        values = (HOST, str(port), USER, DATABASE, str(self.pgpass_file))
+        return dict(zip(ENV_VARIABLES, values, strict=True))
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def start(self) -> StartResult:
+    def start(self, on_new_cluster: Callable[[str], None] | None = None) -> StartResult:
         """Start the server (initdb first if needed) and create database `luckygas`.
 
         Idempotent: a running server is left alone, except that a data directory of the
         earlier version (trusting every local connection) is given its password first.
-        Raises UserError naming the log file and its last lines if PostgreSQL does not
-        come up.
+        Clears the `db stop` mark. Before initdb (no cluster in this home yet),
+        `on_new_cluster` gets one line saying so, naming the home. Raises UserError naming
+        the log file and its last lines if PostgreSQL does not come up.
         """
         self.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._locked():
@@ -249,10 +264,12 @@ class EmbeddedServer:
             port = self.running_port()
             if port is not None:
                 self._secure(port)
+                if self.stopped_by_user():
+                    self._write_state(port)
                 return StartResult(
                     port, already_running=True, initialized=False, previous_port=None
                 )
-            initialized = self._ensure_initialized()
+            initialized = self._ensure_initialized(on_new_cluster)
             self._remove_stale_pidfile()
             recorded = self.recorded_port()
             port = recorded if recorded is not None and _port_is_free(recorded) else _free_port()
@@ -277,11 +294,19 @@ class EmbeddedServer:
             port, already_running=False, initialized=initialized, previous_port=moved
         )
 
-    def stop(self) -> bool:
-        """Stop the server if it runs; return whether it was running. Idempotent."""
+    def stop(self, *, by_user: bool = False) -> bool:
+        """Stop the server if it runs; return whether it was running. Idempotent.
+
+        `by_user` (`luckygas db stop`) records the stop in server.json, so that commands
+        other than `db start` do not start the server again (`loaders.connection.resolve`).
+        """
         if not self.home.is_dir():
             return False
         with self._locked():
+            if by_user:
+                _write_private(
+                    self.state_file, json.dumps({**self._state(), "stopped_by_user": True}) + "\n"
+                )
             stopped_old = self.as_root and self._stop_home_pgdata_server()
             if not self.pgdata.is_dir() or not self.is_running():
                 return stopped_old
@@ -607,7 +632,7 @@ class EmbeddedServer:
                 continue
         return found
 
-    def _ensure_initialized(self) -> bool:
+    def _ensure_initialized(self, on_new_cluster: Callable[[str], None] | None = None) -> bool:
         """Create and initdb the data directory if needed; return whether initdb ran.
 
         The superuser's password is the secret, handed to initdb in a temporary 0600 file
@@ -626,6 +651,8 @@ class EmbeddedServer:
                 f"{self.pgdata} is not empty but holds no PostgreSQL cluster (no PG_VERSION);"
                 " move it away and run `luckygas db start` again"
             )
+        if on_new_cluster is not None:
+            on_new_cluster(f"starting a new, empty embedded server in {self.home} (none there yet)")
         secret = self._secret(create=True)
         pwfile = self.cluster_dir / f".initdb-password.{os.getpid()}"
         try:
@@ -712,6 +739,23 @@ class EmbeddedServer:
                 f"PostgreSQL started on {HOST}:{port} but does not answer: {_one_line(str(exc))};"
                 f" see {self.log_file}"
             ) from exc
+
+    def _state(self) -> dict[str, object]:
+        """server.json as a dict ({} before the first start); UserError if damaged."""
+        try:
+            state = json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError as exc:
+            raise UserError(
+                f"{self.state_file} is damaged ({exc}); delete it and run `luckygas db start`"
+            ) from exc
+        if not isinstance(state, dict):
+            raise UserError(
+                f"{self.state_file} is damaged (not an object); delete it and run"
+                " `luckygas db start`"
+            )
+        return state
 
     def _write_state(self, port: int) -> None:
         _write_private(

@@ -2,7 +2,7 @@
 
 ROC year = Gregorian year - 1911. The raw layer keeps every cell as text, so parsing takes
 text and returns a date or None, with the reason when it is None. The accepted forms and the
-reasons are those of ../shared/TAIWAN_DATES.md; one vector file (seeds/taiwan_date_vectors.csv)
+reasons are those of docs/taiwan-dates.md; one vector file (seeds/taiwan_date_vectors.csv)
 drives the tests of this function and of the SQL macro, so both behave alike.
 
 Formatting goes the other way (a date to each ROC form); the sample generator uses it.

@@ -21,18 +21,30 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     from loaders.cutover.children import sigterm_raises
     from loaders.cutover.migrate import migrate
 
+    flags = [
+        *(["--phase", args.phase] if args.phase != "all" else []),
+        *(["--rehearse"] if args.rehearse else []),
+        *(["--dry-run"] if args.dry_run else []),
+    ]
     with sigterm_raises():  # a `kill` unwinds as Ctrl-C does: dbt stopped, steps undone
         result = migrate(
             [Path(p) for p in args.paths],
+            phase=args.phase,
+            rehearse=args.rehearse,
             dry_run=args.dry_run,
             backup_dir=None if args.backup_dir is None else Path(args.backup_dir),
             verify_restore=args.verify_backup == "restore",
-            arguments=["migrate", *(["--dry-run"] if args.dry_run else []), *args.paths],
+            arguments=["migrate", *flags, *args.paths],
             success_target_overrides=dict(args.success_target),  # recorded with the arguments
             say=say,
         )
     if result.migration_id is None:
         out.print("dry run: go; nothing written")
+    elif result.rehearsed:
+        out.print(
+            f"rehearsal {result.migration_id}: the real run would be a GO; nothing was"
+            " published (raw restored from the backup and verified)"
+        )
     else:
         backup = result.backup_path or "none (nothing to back up)"
         out.print(f"migration {result.migration_id} succeeded; backup {backup}")
@@ -60,9 +72,27 @@ def add_commands(sub) -> None:
     )
     mig.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
     mig.add_argument(
+        "--phase",
+        choices=["all", "clients", "deliveries"],
+        default="all",
+        help="clients: the client workbook (and the app database's clients table);"
+        " deliveries: the history workbooks and the app database, after the clients;"
+        " all (default): every file given. Each phase is a migration of its own (go/no-go,"
+        " backup, record, rollback)",
+    )
+    how = mig.add_mutually_exclusive_group()
+    how.add_argument(
+        "--rehearse",
+        action="store_true",
+        help="run everything a migration runs up to the after-checks (load, shadow build,"
+        " checks, success rates), then undo it: say whether the real run would be a GO or"
+        " a NO-GO and why; publishes nothing (recorded as `rehearsed` or `no-go`)",
+    )
+    how.add_argument(
         "--dry-run",
         action="store_true",
-        help="run the before-checks, print the plan, write nothing",
+        help="only check the inputs and print the plan; writes nothing (what the migration"
+        " would do: --rehearse)",
     )
     mig.add_argument(
         "--backup-dir",

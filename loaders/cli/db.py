@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from loaders.errors import UserError
 
@@ -24,13 +25,17 @@ def _cmd_db(args: argparse.Namespace) -> int:
     output = command(home)
     for line in output.lines:
         print(line)  # plain: `eval "$(luckygas db env)"` reads these lines
+    # Written now, not at exit: a reader that went away (`luckygas db status | head -1`)
+    # is then a BrokenPipeError that `main` ends quietly, not a report at interpreter exit.
+    sys.stdout.flush()
     return output.code
 
 
 def add_commands(sub) -> None:
     db = sub.add_parser(
         "db",
-        help="the embedded PostgreSQL (ignored when PG* variables name another server)",
+        help="the embedded PostgreSQL (ignored when PG* variables or LUCKYGAS_DSN name another"
+        " server); `db env` prints what dbt and psql need to reach the server in use",
     )
     db.add_argument("action", choices=["start", "stop", "status", "env", "psql"])
     db.add_argument("psql_args", nargs=argparse.REMAINDER, help="arguments passed to psql")

@@ -1,6 +1,12 @@
 """The after-checks on the shadow build that read its tables: every raw table accounted for
 (rule R04), and each entity's success rate (validation.migration_metrics) against its
-target, the plan's (dbt_project.yml) or one set with --success-target."""
+target, the plan's (dbt_project.yml) or one set with --success-target.
+
+Which entities a migration judges depends on its phase (`judged`): each phase judges the
+entities it migrates (PHASE_ENTITIES), and any other entity whose sources raw already holds;
+an entity of another phase with no source row yet (the deliveries during the clients phase)
+is not judged, with a line saying so, instead of being a no-go for having nothing to
+measure. Phase `all` judges both, as before."""
 
 from __future__ import annotations
 
@@ -13,9 +19,10 @@ import yaml
 from psycopg import sql
 
 from loaders.cutover.catalog import SHADOW_SUFFIX, relation_exists
-from loaders.cutover.dbt import PROJECT_DIR, SUCCESS_TARGETS_VAR
+from loaders.cutover.dbt import SUCCESS_TARGETS_VAR
 from loaders.cutover.errors import NoGo
 from loaders.errors import UserError
+from loaders.project import dbt_project_dir
 
 
 def percent(rate: Decimal | float, places: int | None = None) -> str:
@@ -33,7 +40,7 @@ def percent(rate: Decimal | float, places: int | None = None) -> str:
 
 def project_success_targets() -> dict[str, float]:
     """The plan's success target per entity: var migration_success_targets of dbt_project.yml."""
-    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    project = yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text(encoding="utf-8"))
     return {str(k): float(v) for k, v in project["vars"][SUCCESS_TARGETS_VAR].items()}
 
 
@@ -67,6 +74,14 @@ def success_targets(overrides: Mapping[str, float] | None = None) -> dict[str, f
 def success_target_arguments(overrides: Mapping[str, float] | None) -> list[str]:
     """The overrides as the command line writes them, for validation.migrations."""
     return [a for e, r in (overrides or {}).items() for a in ("--success-target", f"{e}={r}")]
+
+
+# The entities each phase migrates: they must have rows and meet their targets.
+PHASE_ENTITIES = {
+    "all": ("customer", "delivery"),
+    "clients": ("customer",),
+    "deliveries": ("customer", "delivery"),  # customers are rebuilt too (history-only codes)
+}
 
 
 # -- the shadow build's metrics -------------------------------------------------------------
@@ -125,6 +140,23 @@ def shadow_metrics(conn: psycopg.Connection) -> list[Metric]:
     return [Metric(*r) for r in rows]
 
 
+def judged(metrics: Sequence[Metric], phase: str) -> tuple[list[Metric], list[str]]:
+    """The metrics the phase judges (entity and source level), and a line per entity it does
+    not: one of another phase with no source row in the build."""
+    own = PHASE_ENTITIES[phase]
+    skipped = {
+        m.entity
+        for m in metrics
+        if m.level == "entity" and m.entity not in own and m.success_rate is None
+    }
+    notes = [
+        f"{e}: not judged in the {phase} phase (no {e} source loaded yet: the"
+        f" {'deliveries' if e == 'delivery' else 'clients'} phase migrates them)"
+        for e in sorted(skipped)
+    ]
+    return [m for m in metrics if m.entity not in skipped], notes
+
+
 def largest_reasons(conn: psycopg.Connection, entity: str, n: int = 2) -> list[tuple[str, int]]:
     """The `n` quarantine reasons with the most rows of `entity` in the shadow build, among
     those that count against the success rate (not set aside): (reason, rows)."""
@@ -140,15 +172,23 @@ def largest_reasons(conn: psycopg.Connection, entity: str, n: int = 2) -> list[t
     ).fetchall()
 
 
-def below_target(conn: psycopg.Connection, metrics: Sequence[Metric]) -> list[str]:
+def below_target(
+    conn: psycopg.Connection, metrics: Sequence[Metric], phase: str = "all"
+) -> list[str]:
     """A no-go reason per entity below its target: its rate, the target and the two largest
-    quarantine reasons that count against it."""
+    quarantine reasons that count against it. An entity the phase migrates with nothing to
+    measure is one too, whatever meets_target says (the model lets an entity none of whose
+    sources is loaded meet it): a phase that migrates no row of its own entity is no
+    migration of it."""
     found = []
     for m in metrics:
-        if m.level != "entity" or m.meets_target:
+        if m.level != "entity":
             continue
-        if m.success_rate is None:
-            found.append(f"{m.entity}: no source row to migrate, success cannot be measured")
+        if m.success_rate is None and m.entity in PHASE_ENTITIES[phase]:
+            hint = "" if phase != "all" else " (to migrate the clients alone: --phase clients)"
+            found.append(f"{m.entity}: no source row to migrate, success cannot be measured{hint}")
+            continue
+        if m.meets_target or m.success_rate is None:
             continue
         reasons = largest_reasons(conn, m.entity)
         found.append(

@@ -1,18 +1,18 @@
-"""The programs the cut-over runs (dbt, pg_dump, pg_restore, psql) as children that cannot
-outlive it, and a SIGTERM that unwinds it like Ctrl-C.
+"""The programs the cut-over runs (pg_dump, pg_restore, psql) as children that cannot
+outlive it, the names of its database sessions, and a SIGTERM that unwinds it like Ctrl-C.
 
-A child left running by a killed `luckygas migrate` keeps writing: a dbt build into the
-shadow schemas (or, incremental, into tables the next migrate builds on), a psql that
-commits half a restore when its input ends. So each child runs in its own process group
-(Ctrl-C at the terminal reaches only the parent, which decides), with PR_SET_PDEATHSIG =
-SIGKILL (Linux): the kernel kills it when the parent dies, even of a SIGKILL; and on every
-other way out of the parent (an exception, Ctrl-C, SIGTERM) `stop` kills its whole group and
-waits for it. The children also get umask 077: what they write (pg_dump's backup, dbt's logs
-and target files) is readable by the user alone.
+A child left running by a killed `luckygas migrate` keeps writing: a psql that commits half
+a restore when its input ends, a pg_dump holding its snapshot. So each child runs in its own
+process group (Ctrl-C at the terminal reaches only the parent, which decides), with
+PR_SET_PDEATHSIG = SIGKILL (Linux): the kernel kills it when the parent dies, even of a
+SIGKILL; and on every other way out of the parent (an exception, Ctrl-C, SIGTERM) `stop`
+kills its whole group and waits for it. The children also get umask 077: what they write
+(pg_dump's backup) is readable by the user alone. dbt is no child: it runs in the process
+(loaders.cutover.dbt), so it dies with it, and it runs under the same umask.
 
-A killed child's database sessions may keep running their statement a while: they are
-named (application_name) `session_name(...)`, so that the next migrate or rollback, holding
-the lock, can end them (`loaders.cutover.recovery`).
+A killed process's database sessions may keep running their statement a while, dbt's as a
+child's: they are named (application_name) `session_name(...)`, so that the next migrate or
+rollback, holding the lock, can end them (`loaders.cutover.recovery`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ GRACE_SECONDS = 5.0  # SIGTERM to SIGKILL, when the parent stops a child itself
 
 
 def session_name(command: str, record_id: int | str, tool: str) -> str:
-    """application_name of a child's sessions: `luckygas-migrate-17-dbt`."""
+    """application_name of the sessions of a child or of dbt: `luckygas-migrate-17-dbt`."""
     return f"{SESSION_PREFIX}{command}-{record_id}-{tool}"[:63]
 
 

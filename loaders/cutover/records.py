@@ -1,6 +1,12 @@
 """validation.migrations and validation.rollbacks: their tables, the Record that writes a
 migration's or a rollback's row as the work goes, and `claim`, which takes the database's one
-lock (loaders.lock: one load, migrate or rollback at a time) and creates the tables."""
+lock (loaders.lock: one load, migrate or rollback at a time) and creates the tables.
+
+A migration's row names its phase (clients, deliveries or all: migrate.py) and the dbt
+invocation of its shadow build (dbt_run_id: the run_id under which the on-run-end hook
+recorded its rule results and exceptions in validation.*). A rehearsal is a row too, its
+outcome `rehearsed` (the real run would go) or `no-go`; it never swaps, so `rollback`
+never picks it."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from loaders import lock
 
 LOCK_KEY = lock.KEY  # the advisory lock's key (loaders.lock)
 OUTCOMES = {
-    "migrations": ("running", "succeeded", "no-go", "failed", "interrupted"),
+    "migrations": ("running", "succeeded", "rehearsed", "no-go", "failed", "interrupted"),
     "rollbacks": ("running", "rolled back", "failed", "interrupted"),
 }
 
@@ -32,15 +38,22 @@ create table if not exists validation.migrations (
     checksums_before jsonb,
     counts_after jsonb,
     outcome text not null default 'running'
-        check (outcome in ('running', 'succeeded', 'no-go', 'failed', 'interrupted')),
+        check (outcome in (
+            'running', 'succeeded', 'rehearsed', 'no-go', 'failed', 'interrupted'
+        )),
     message text,
     step text,
-    swapped_at timestamptz
+    swapped_at timestamptz,
+    phase text not null default 'all',
+    dbt_run_id text
 );
--- tables made by an earlier version: the step a migration is at, and the mark its swap
--- commits with (loaders.cutover.recovery reads both)
+-- tables made by an earlier version: the step a migration is at, the mark its swap commits
+-- with (loaders.cutover.recovery reads both), its phase (earlier rows: all) and the run_id
+-- of its shadow build's validation records
 alter table validation.migrations add column if not exists step text,
-    add column if not exists swapped_at timestamptz;
+    add column if not exists swapped_at timestamptz,
+    add column if not exists phase text not null default 'all',
+    add column if not exists dbt_run_id text;
 create table if not exists validation.rollbacks (
     rollback_id serial primary key,
     migration_id integer not null references validation.migrations (migration_id),
@@ -59,13 +72,13 @@ create table if not exists validation.rollbacks (
 );
 """
 
-# An outcome check made by an earlier version lacks 'interrupted': replaced (only then, as
-# it locks the table).
+# An outcome check made by an earlier version lacks an outcome ('interrupted', 'rehearsed'):
+# replaced (only then, as it locks the table).
 OUTCOME_CHECK = """
 do $$ begin
     if not exists (
         select 1 from pg_constraint where conrelid = 'validation.{table}'::regclass
-        and conname = '{table}_outcome_check' and pg_get_constraintdef(oid) like '%interrupted%'
+        and conname = '{table}_outcome_check' and {every}
     ) then
         alter table validation.{table} drop constraint if exists {table}_outcome_check,
             add constraint {table}_outcome_check check (outcome in ({outcomes}));
@@ -86,7 +99,8 @@ def claim(conn: psycopg.Connection, command: str) -> None:
         conn.execute(DDL)
         for table, outcomes in OUTCOMES.items():
             listed = ", ".join(f"'{o}'" for o in outcomes)
-            conn.execute(OUTCOME_CHECK.format(table=table, outcomes=listed))
+            every = " and ".join(f"pg_get_constraintdef(oid) like '%''{o}''%'" for o in outcomes)
+            conn.execute(OUTCOME_CHECK.format(table=table, outcomes=listed, every=every))
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 A migrate killed outright (kill -9, a lost machine) runs no undo: its row stays `running`,
 raw may hold its load while marts hold the previous build, its shadow schemas stay, and
-the sessions of its children (dbt's backends, psql's) may still run their last statement.
-The next migrate would back that state up as if it were consistent, and a rollback to it
+the sessions of its dbt (in its process) and of its children (psql's) may still run their
+last statement. The next migrate would back that state up as if it were consistent, and a rollback to it
 would restore it. So migrate and rollback call `recover` right after taking the lock and
 before anything else: the lock is held by the session of the command that runs, and the
 server ends a session when its process dies, so a row found `running` by the holder of the

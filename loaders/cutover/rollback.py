@@ -3,7 +3,13 @@
 then every table's count and checksum verified against the backup's, and the validation
 models rebuilt. Each rollback is one row of validation.rollbacks; the validation schema's
 history (Mary's record and reviews) is never restored over. A migrate or rollback killed
-earlier is recovered first (recovery.py)."""
+earlier is recovered first (recovery.py).
+
+A migration is rolled back by a rollback of it, and by a rollback of an earlier migration
+run after it (that restores the state before both). `--to N` of a migration rolled back so,
+with no migration since that rollback, is refused: the tables are the state before N, or
+before an earlier one; restoring N's backup would do nothing, or re-apply what the rollback
+undid."""
 
 from __future__ import annotations
 
@@ -33,10 +39,25 @@ from loaders.cutover.recovery import recover
 from loaders.cutover.steps import Say
 from loaders.errors import UserError
 
+# SQL: migration m was not rolled back, by a rollback of it or of an earlier migration
+# started after it (one migrate or rollback at a time: started after it, it ran after it)
 UNDONE = (
-    "not exists (select 1 from validation.rollbacks r where r.migration_id = m.migration_id"
-    " and r.outcome = 'rolled back')"
+    "not exists (select 1 from validation.rollbacks r where r.outcome = 'rolled back'"
+    " and r.migration_id <= m.migration_id and r.started_at > m.started_at)"
 )
+# the rollback that rolled back migration %(id)s last, when no migration that may have
+# changed the tables (succeeded, or failed: its undo may have failed) ran after it
+ROLLED_BACK = """
+select r.rollback_id, r.migration_id, r.finished_at
+from validation.rollbacks r, validation.migrations m
+where m.migration_id = %(id)s and r.outcome = 'rolled back'
+    and r.migration_id <= m.migration_id and r.started_at > m.started_at
+    and not exists (
+        select 1 from validation.migrations later where later.started_at > r.started_at
+        and later.outcome in ('succeeded', 'failed')
+    )
+order by r.rollback_id desc limit 1
+"""
 
 
 @dataclass
@@ -67,6 +88,20 @@ def pick_migration(conn: psycopg.Connection, to: int | None) -> tuple[Record, st
     if row is None:
         raise UserError(f"no migration {to} in validation.migrations")
     outcome, path, schemas, counts, checksums = row
+    if outcome in ("rehearsed", "no-go"):
+        # Undone when it stopped: rolling back "to" it would only undo the migrations after
+        # it, which is what naming one of those says plainly.
+        raise UserError(
+            f"migration {to} was a {'rehearsal' if outcome == 'rehearsed' else 'no-go'}:"
+            " it published nothing, so there is nothing of it to roll back (to undo a later"
+            " migration, give that one's id)"
+        )
+    done = conn.execute(ROLLED_BACK, {"id": to}).fetchone()
+    if done is not None:
+        rid, of, at = done
+        by = f"rollback {rid}" if of == to else f"rollback {rid} of migration {of}"
+        when = "an unknown time" if at is None else f"{at:%Y-%m-%d %H:%M:%S %Z}".strip()
+        raise UserError(f"migration {to} was already rolled back ({by} at {when}); nothing to do")
     if schemas is None:
         raise UserError(f"migration {to} ({outcome}) has no backup: it changed nothing")
     if path is not None and not Path(path).is_file():

@@ -71,7 +71,7 @@ class _XlsBook:
             raise too_big(path, "the file", size, MAX_XLS_BYTES, " bytes")
         try:
             import xlrd
-        except ImportError as exc:  # a dependency of csvkit, installed with the project
+        except ImportError as exc:  # declared by the project; a broken install lacks it
             raise SourceError(
                 path, "reading .xls needs the xlrd package", "pip install xlrd"
             ) from exc

@@ -1,5 +1,5 @@
 """The legacy app's SQLite database (`luckygas.db`): clients, drivers, vehicles, deliveries,
-routes and an empty delivery_predictions table, in the shape RAW_FORMATS.md describes.
+routes and an empty delivery_predictions table, in the shape docs/raw-formats.md describes.
 
 Booleans are 0/1 integers, timestamps ISO text, dates ISO; deliveries point at clients.id,
 not at the client code. Six test clients sit among the real ones.

@@ -1,6 +1,6 @@
 """The app's deliveries table: rows imported from the history, edits, and the app's own rows.
 
-The app's deliveries were imported from the history (`RAW_FORMATS.md` section 3): one per
+The app's deliveries were imported from the history (`docs/raw-formats.md` section 3): one per
 valid history row of a master client, COMPLETED, no quantities, no driver. A few were edited
 in the app afterwards (status, cylinders, driver), and a few rows were created in the app
 alone, mostly in the days after the history export ends; some of those must be quarantined.

@@ -1,7 +1,7 @@
 """The client workbook: the master sheet 客戶資料 and the 27 operational sheets beside it.
 
 Sheet order, names (one with a trailing space), sizes and layouts follow the real file
-(CLIENT_WORKBOOK_PROFILE.md): dispatch sheets with a title row above the header, a sheet
+(docs/raw-formats.md section 1): dispatch sheets with a title row above the header, a sheet
 with no header row, a staffing form, numeric and date-phrase header cells, repeated and
 blank headers, Excel error cells.
 """

@@ -1,6 +1,6 @@
 """Sheet1 of the delivery history workbook, row by row, as the real export has it.
 
-The real history (`RAW_FORMATS.md` section 2) is one sheet in long format: one row per
+The real history (`docs/raw-formats.md` section 2) is one sheet in long format: one row per
 client per delivery day (客戶, 電子發票抬頭, 客戶簡稱, 地址, 最後十次日期), no quantities, the
 client's details repeated on each row. 90 % of its client codes are not in the client master
 (`outsiders.py`). Rows are sorted by client code, then date (an assumption: the real order is

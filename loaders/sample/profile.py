@@ -1,7 +1,7 @@
 """Facts about the real exports that the sample generator reproduces.
 
-Every figure here was read off the real files (../shared/CLIENT_WORKBOOK_PROFILE.md and
-../shared/RAW_FORMATS.md). Counts are for the full-scale client master (1,267 rows); the
+Every figure here was read off the real files (docs/raw-formats.md, sections 1 to 4,
+with their figures). Counts are for the full-scale client master (1,267 rows); the
 generator scales them down for the small sample and keeps every value present at least once.
 """
 

@@ -1,6 +1,6 @@
 """The residential client delivery plan: `2025-07 residential client delivery plan.xlsx`.
 
-The real file (RAW_FORMATS.md section 4) is a plan, not a history: sheet `0628` (one day) and
+The real file (docs/raw-formats.md section 4) is a plan, not a history: sheet `0628` (one day) and
 `7月` (21 days, 0701-0721), a sparse title row 1, the header on row 2, then one block per day
 and time window (08:30-11:30, 13:30-16:30) whose first cell is a day/time label such as
 `0701 08:30-11:30`. 225 delivery lines over both sheets carry 218 distinct 7-digit codes

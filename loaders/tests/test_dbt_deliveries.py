@@ -387,7 +387,7 @@ def test_luckygas_verify_checks_every_delivery_figure(built, capsys):
     env = {
         k: v
         for k, v in built[3].items()
-        if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE"}
+        if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE", "PGPASSWORD"}
     }
     with environ(env):
         assert main(["verify", str(sample)]) == 0

@@ -97,7 +97,7 @@ def test_an_unknown_area_stays_readable_and_is_an_exception(built):
 
 
 def test_the_real_area_values_and_typos_all_map(built):
-    """Every 區域 the real file holds (RAW_FORMATS.md section 1) has an area, the typos too."""
+    """Every 區域 the real file holds (docs/raw-formats.md section 1) has an area, the typos too."""
     conninfo = built[0]
     real = {
         "A-瑞光": "A", "B-四維": "B", "C-漢中": "C", "D-東方大鎮": "D", "E-力國": "E",

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from loaders import connection
+from loaders import connection, project
 from loaders.cli import main
 from loaders.embedded import EmbeddedServer, project_home
 from loaders.errors import UserError
@@ -49,6 +49,8 @@ def parse_exports(text: str) -> dict[str, str]:
     """`export NAME=value` lines (shell-quoted) -> {NAME: value}."""
     env = {}
     for line in text.splitlines():
+        if line.startswith("#"):
+            continue  # a comment naming the server
         words = shlex.split(line)
         assert words[0] == "export" and len(words) == 2, line
         name, _, value = words[1].partition("=")
@@ -67,8 +69,8 @@ def test_project_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LUCKYGAS_HOME", str(tmp_path / "elsewhere"))
     assert project_home() == tmp_path / "elsewhere"
     monkeypatch.delenv("LUCKYGAS_HOME")
-    monkeypatch.chdir(tmp_path)
-    assert project_home() == tmp_path / ".luckygas"
+    monkeypatch.chdir(tmp_path)  # no project here: the checkout's, never the working directory
+    assert project_home() == project.CHECKOUT / ".luckygas"
 
 
 def test_lifecycle(
@@ -233,8 +235,15 @@ def test_external_server_is_used_and_embedded_never_started(
     psql = luckygas("db", "psql", "-XAt", "-c", "select current_setting('port')")
     assert (psql.returncode, psql.stdout.strip()) == (0, str(pg.port)), psql.stderr
 
+    # `db env` names the server, then exports what libpq and dbt need to reach it.
     code, out, _ = run(capsys, "db", "env")
-    assert code == 0 and out.startswith("#") and len(out.splitlines()) == 1
+    assert code == 0 and out.startswith("# luckygas: using the external server")
+    exported = parse_exports(out)
+    wanted = {"PGHOST": "127.0.0.1", "PGPORT": str(pg.port), "PGUSER": "postgres"}
+    assert {k: exported[k] for k in wanted} == wanted and exported["PGDATABASE"] == "luckygas"
+    if named_by == "LUCKYGAS_DSN":
+        assert exported["PGPASSFILE"] == str(pg.server.pgpass_file)
+        assert exported[connection.DSN_EXPORTED] == os.environ["LUCKYGAS_DSN"]
 
     code, out, _ = run(capsys, "db", "stop")
     assert code == 0 and pg.server.is_running()

@@ -23,7 +23,7 @@ def pg_env(built_env: dict[str, str]) -> dict[str, str]:
     return {
         k: v
         for k, v in built_env.items()
-        if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE"}
+        if k in {"PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE", "PGPASSWORD"}
     }
 
 

@@ -28,7 +28,7 @@ SEED = 7
 
 # Every defect kind the foundation issue asks for, by the name expected.json gives it.
 REQUIRED_KINDS = {
-    # bad and odd date forms of TAIWAN_DATES.md
+    # bad and odd date forms of docs/taiwan-dates.md
     "roc_date_text", "roc_date_float_text", "roc_date_separated", "roc_date_chinese", "date_fullwidth", "date_whitespace",
     "western_date_text", "western_date_cell", "western_date_compact", "date_empty",
     "date_excel_error", "date_impossible", "date_roc_year_zero", "date_garbage",

@@ -57,7 +57,7 @@ def _view(con, csv: Path) -> None:
 
 
 def test_history_facts_through_in2csv_and_duckdb(sample, tmp_path):
-    """The history is the real export's shape (RAW_FORMATS.md section 2), read by in2csv."""
+    """The history is the real export's shape (docs/raw-formats.md section 2), read by in2csv."""
     folder, expected = sample
     con = duckdb.connect()
     [src] = [s for s in expected["sources"] if s["file"] == HISTORY]

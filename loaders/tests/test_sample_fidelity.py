@@ -15,7 +15,7 @@ from loaders.sample.client_workbook import write_client_workbook
 from loaders.sample.clients import generate_clients
 
 # Per column of 客戶資料: (header, numeric cells, text cells, empty cells, distinct values),
-# transcribed from the profile of the real file (CLIENT_WORKBOOK_PROFILE.md).
+# transcribed from the profile of the real file (docs/raw-formats.md section 1).
 PROFILE = {
     1: ('客戶', 1267, 0, 0, 1267),
     2: ('電子發票抬頭', 0, 1267, 0, 1204),
@@ -149,7 +149,7 @@ def test_top_values(master, header):
         assert counts[value] == n, (header, value, counts[value], n)
 
 
-# Every value of 區域 in the real file, with its count (RAW_FORMATS.md section 1): 14 areas,
+# Every value of 區域 in the real file, with its count (docs/raw-formats.md section 1): 14 areas,
 # two typos (縣 for 線) of two of them, one blank.
 REAL_AREAS = {
     "A-瑞光": 355, "B-四維": 281, "C-漢中": 225, "D-東方大鎮": 160, "E-力國": 78,

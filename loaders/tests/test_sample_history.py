@@ -1,6 +1,6 @@
 """The small sample's history workbook and app deliveries have the real exports' shape.
 
-RAW_FORMATS.md sections 2 and 3, scaled: one sheet Sheet1 with 5 columns, one row per client
+docs/raw-formats.md sections 2 and 3, scaled: one sheet Sheet1 with 5 columns, one row per client
 per delivery day, numeric 7-digit codes, compact ROC dates covering every day from 2021-01-01
 to 2025-05-28, the real empty cells, the master's clients but one and about 120 clients outside
 it; the app's deliveries imported from the history rows of master clients. Every check reads

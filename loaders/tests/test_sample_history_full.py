@@ -1,6 +1,6 @@
 """Fidelity: the full-scale history workbook has the real export's figures.
 
-RAW_FORMATS.md section 2, read off the real `2025-05 commercial deliver history.xlsx`: one
+docs/raw-formats.md section 2, read off the real `2025-05 commercial deliver history.xlsx`: one
 sheet Sheet1, 5 columns, 349,920 rows, 13,294 codes (1,266 of the master's, 12,028 others),
 dates 1100101 .. 1140528 covering every day, empty cells 9 / 1,155 / 2,415, no duplicated
 row. The test plans the full-scale sample, writes only the history workbook and reads it back

@@ -1,4 +1,4 @@
-"""The sample residential delivery plan has the real file's shape (RAW_FORMATS.md section 4).
+"""The sample residential delivery plan has the real file's shape (docs/raw-formats.md section 4).
 
 The workbook is read back with openpyxl, a reader the generator does not use, and with the
 project's own reader, whose header rule must find row 2 below the sparse title row.

@@ -89,7 +89,7 @@ def test_vector_file_covers_the_spec():
         assert v.expected.reason in (None, *td.REASONS), v.id
     assert {v.expected.reason for v in VECTORS} >= set(td.REASONS)
     inputs = {v.input for v in VECTORS}
-    # every example of TAIWAN_DATES.md, and NULL beside white-space-only text
+    # every example of docs/taiwan-dates.md, and NULL beside white-space-only text
     spec_examples = {
         "1140521", "990315", "0890229", "1140521.0", "114/5/21", "114-05-21",
         "民國114年5月21日", "114年5月21日", "１１４／０５／２１", "2025-05-21",

@@ -1,6 +1,6 @@
 {#-
     Taiwan (ROC, 民國) and Gregorian date text to a date, and why a value is not one.
-    The spec is TAIWAN_DATES.md; the Python twin, loaders/taiwan_date.py, is the reference
+    The spec is docs/taiwan-dates.md; the Python twin, loaders/taiwan_date.py, is the reference
     where the spec is silent. seeds/taiwan_date_vectors.csv drives the tests of both
     (tests/taiwan_date_vectors.sql, loaders/tests/test_taiwan_date.py). Arguments and
     examples: macros/_macros.yml.

@@ -7,7 +7,10 @@
     entity; every other quarantined row counts against the rate. Built on
     source_reconciliation; its `unrecognised` tables (no known layout) are no entity and are
     left out: rule R04 stops a migration that has one. `luckygas migrate` is a no-go when an
-    entity's meets_target is false. -#}
+    entity's meets_target is false. An entity none of whose sources is loaded yet (a phase
+    of the migration that does not reach it: the client workbook alone has no delivery) is
+    not measured and meets its target, sources_loaded = 0 saying so; an entity whose
+    sources are loaded but hold no row to migrate does not. -#}
 {%- set targets = var('migration_success_targets') %}
 with
 
@@ -69,7 +72,8 @@ by_source as (
         sources.final,
         sources.merged,
         sources.quarantined,
-        coalesce(set_aside_rows.set_aside, 0) as set_aside
+        coalesce(set_aside_rows.set_aside, 0) as set_aside,
+        1 as sources_loaded
     from sources
     left join set_aside_rows
         on
@@ -98,7 +102,8 @@ by_entity as (
         coalesce(sum(by_source.final), 0) as final,
         coalesce(sum(by_source.merged), 0) as merged,
         coalesce(sum(by_source.quarantined), 0) as quarantined,
-        coalesce(sum(by_source.set_aside), 0) as set_aside
+        coalesce(sum(by_source.set_aside), 0) as set_aside,
+        count(by_source.entity) as sources_loaded
     from entities
     left join by_source
         on entities.entity = by_source.entity
@@ -144,14 +149,17 @@ metrics as (
         / nullif(measured.source_rows - measured.set_aside, 0) as success_rate,
         targets.target,
         -- exact (no rounded division); nothing to measure: a source loses nothing, an
-        -- entity without a single row to migrate is no migration of it
+        -- entity not loaded yet is not migrated in this phase, and an entity loaded
+        -- without a single row to migrate is no migration of it
         case
+            when measured.sources_loaded = 0 then true
             when measured.source_rows - measured.set_aside = 0
                 then measured.level = 'source'
             else
                 measured.final + measured.merged
                 >= targets.target * (measured.source_rows - measured.set_aside)
-        end as meets_target
+        end as meets_target,
+        measured.sources_loaded::integer as sources_loaded
     from measured
     inner join targets
         on measured.entity = targets.entity

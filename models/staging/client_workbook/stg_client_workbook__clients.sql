@@ -1,8 +1,10 @@
+-- depends_on: {{ ref('source_columns') }}
 with
 
 source as (
 
-    select * from {{ source('client_workbook', 'clients') }}
+    -- empty, with the client master's columns, until the workbook is loaded
+    {{ source_or_empty('client_workbook', 'clients') }}
 
 ),
 

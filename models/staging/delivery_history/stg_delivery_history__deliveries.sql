@@ -15,6 +15,11 @@
 {%- set products = history_product_columns() -%}
 {%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
 {%- set tables = delivery_history_relations() %}
+{%- if not tables -%}
+    {#- the line of macro source_or_empty: no table of either history layout is loaded -#}
+    {{ log_built_empty('raw table raw.<history_daily|history_transaction>'
+        ~ ' (source delivery_history, found by layout)') }}
+{%- endif %}
 
 with
 

@@ -2,10 +2,7 @@ with
 
 source as (
 
-    {{ source_or_empty('legacy_app', 'clients', [
-        'id', 'client_code', 'invoice_title', 'short_name', 'address', 'is_active',
-        'is_terminated'
-    ]) }}
+    {{ source_or_empty('legacy_app', 'clients') }}
 
 ),
 

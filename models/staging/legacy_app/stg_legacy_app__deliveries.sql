@@ -9,12 +9,7 @@ with
 
 source as (
 
-    {{ source_or_empty('legacy_app', 'deliveries', [
-        'id', 'client_id', 'scheduled_date', 'scheduled_time_start', 'actual_delivery_time',
-        'status', 'driver_id', 'vehicle_id', 'delivered_50kg', 'delivered_20kg',
-        'delivered_16kg', 'delivered_10kg', 'delivered_4kg', 'returned_50kg',
-        'returned_20kg', 'returned_16kg', 'returned_10kg', 'returned_4kg', 'notes'
-    ]) }}
+    {{ source_or_empty('legacy_app', 'deliveries') }}
 
 ),
 

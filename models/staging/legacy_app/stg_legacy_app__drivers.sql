@@ -4,7 +4,7 @@ with
 
 source as (
 
-    {{ source_or_empty('legacy_app', 'drivers', ['id', 'name']) }}
+    {{ source_or_empty('legacy_app', 'drivers') }}
 
 ),
 

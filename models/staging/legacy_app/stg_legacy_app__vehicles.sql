@@ -4,7 +4,7 @@ with
 
 source as (
 
-    {{ source_or_empty('legacy_app', 'vehicles', ['id', 'plate_number']) }}
+    {{ source_or_empty('legacy_app', 'vehicles') }}
 
 ),
 
