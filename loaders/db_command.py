@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loaders import connection
+from loaders import connection, project
 from loaders.embedded import HOST, EmbeddedServer, bin_path
+from loaders.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def env(home: Path) -> Output:
     The embedded server (running): PGHOST, PGPORT, PGUSER, PGDATABASE, and PGPASSFILE (the
     home's pgpass file, which holds the server's password), and `unset PGPASSWORD` if it is
     set. An external one: a comment naming it, then the PG* variables as libpq resolves
-    them (a DSN or a service translated; see `connection.exports`).
+    them (a DSN or a service translated; see `connection.exports`). Either way, last,
+    DBT_PROFILES_DIR: the project's folder, so dbt finds profiles.yml from a subdirectory.
     """
     target = connection.resolve(home, start_embedded=False)
     lines = []
@@ -106,7 +108,21 @@ def env(home: Path) -> Output:
         lines.append(f"# luckygas: using {target.description}")
     for name, value in connection.exports(target).items():
         lines.append(f"unset {name}" if value is None else f"export {name}={shlex.quote(value)}")
+    profiles = _profiles_dir()
+    if profiles is not None:
+        lines.append(f"export DBT_PROFILES_DIR={shlex.quote(str(profiles))}")
     return Output(tuple(lines))
+
+
+def _profiles_dir() -> Path | None:
+    """The folder of the project's profiles.yml, for dbt run from any subdirectory: dbt
+    finds dbt_project.yml in the folders above, but looks for profiles.yml only in the
+    working directory and ~/.dbt. None without a project or without a profiles.yml."""
+    try:
+        folder = project.dbt_project_dir()
+    except UserError:
+        return None
+    return folder if (folder / "profiles.yml").is_file() else None
 
 
 def psql(home: Path, args: Sequence[str]) -> int:

@@ -301,3 +301,33 @@ def test_closed_pipe_ends_quietly(pg_env: PgServer) -> None:
         assert len(shown) == lines and code in ("rc=0", "rc=141"), result.stdout
         if reader == "true":
             assert code == "rc=141"
+
+
+def test_dbt_finds_the_profile_from_a_subdirectory_after_db_env(
+    pg_env: PgServer, tmp_path: Path
+) -> None:
+    """dbt looks for profiles.yml only in the working directory and ~/.dbt: `db env` names
+    the project's folder (DBT_PROFILES_DIR), so `dbt debug` run in `data/` connects."""
+    folder = _fake_project(tmp_path)
+    shutil.copy(ROOT / "profiles.yml.example", folder / "profiles.yml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "LUCKYGAS_"))}
+    env |= {"HOME": str(tmp_path / "home"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_USE_COLORS": "false", "DBT_LOG_PATH": str(tmp_path / "logs")}  # fmt: skip
+    dbt = Path(sys.executable).with_name("dbt")
+    script = (
+        f'eval "$({shlex.quote(LUCKYGAS)} db env)" && echo "profiles=$DBT_PROFILES_DIR"'
+        f" && {shlex.quote(str(dbt))} debug"
+    )
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=folder / "data" / "raw", env=env, capture_output=True,
+        text=True, timeout=180,
+    )  # fmt: skip
+    assert f"profiles={folder}\n" in result.stdout, result.stdout + result.stderr
+    assert "Connection test: [OK connection ok]" in result.stdout, result.stdout
+    assert f"port: {pg_env.port}" in result.stdout, result.stdout
+    assert result.returncode == 0
+
+    # Without the project's profiles.yml, nothing is exported for dbt (no folder to name).
+    (folder / "profiles.yml").unlink()
+    plain = _luckygas(folder / "data", "db", "env")
+    assert plain.returncode == 0 and "DBT_PROFILES_DIR" not in plain.stdout, plain

@@ -100,6 +100,11 @@ def test_lifecycle(
         "PGUSER": "postgres",
         "PGDATABASE": "luckygas",
         "PGPASSFILE": str(home / "pgpass"),  # the password (loaders/tests/test_server_security)
+        **(
+            {"DBT_PROFILES_DIR": str(p)}
+            if ((p := project.dbt_project_dir()) / "profiles.yml").is_file()
+            else {}
+        ),
     }
 
     # The Debian psql 15 on PATH reaches the same server through `eval "$(luckygas db env)"`.
