@@ -10,7 +10,8 @@ migrate and rollback), marks the `raw._loads` rows still `running` as `interrupt
 lock they belong to processes that are gone), and inserts and commits its own row (outcome
 `running`, so a load in progress is visible). Then every source of the run is written in ONE
 transaction: each table is created or given the columns it lacks, emptied (TRUNCATE, so views
-built on it survive) and refilled by streaming the reader's rows into COPY, with its
+built on it survive) and refilled by streaming the reader's rows into COPY (or, from a reader
+that builds them itself, SQLite's `copy_text`, chunks of COPY text lines), with its
 `raw._sources`, `raw._columns` and `raw._above_header` rows; the load's row is set `loaded`
 in that same transaction, and it is committed once, at the end. Any failure (a truncated
 file, a NUL character in a cell, a full disk, a lost server, Ctrl-C, SIGTERM, kill -9) rolls
@@ -457,6 +458,11 @@ def _copy_error(
         return SourceError(
             f.path, f"{describe(s)} row {row_number}: the server refused a cell ({server})"
         )
+    return _nul_error(f, s, row_number, position)
+
+
+def _nul_error(f: PlannedFile, s: Source, row_number: int, position: int) -> SourceError:
+    """A NUL character in the cell of `row_number` at `position` (1-based), named."""
     header = s.headers[position - 1]
     named = f", column {header!r}" if header else ""
     if s.file_kind in ("xlsx", "xls"):
@@ -468,6 +474,26 @@ def _copy_error(
         f"{describe(s)} {where}: the cell holds a NUL character (\\x00)",
         "remove the NUL character (\\x00) from that cell; PostgreSQL text cannot hold it",
     )
+
+
+def _copy_field(value: object) -> str:
+    """One value as a field of PostgreSQL's COPY text format (no NULL: lineage is never
+    NULL)."""
+    return (
+        str(value)
+        .replace("\\", "\\\\")
+        .replace("\t", "\\t")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+def _nul_in_chunk(f: PlannedFile, s: Source, chunk: bytes, prefix: bytes, at: int) -> SourceError:
+    """The NUL character at `at` of a COPY text chunk, named by its line's row number (the
+    field after the lineage prefix) and cell position (tabs only separate fields)."""
+    start = chunk.rfind(b"\n", 0, at) + 1
+    fields = chunk[start + len(prefix) : at].split(b"\t")
+    return _nul_error(f, s, int(fields[0]), len(fields) - 1)
 
 
 class _CopyEndIgnored(logging.Filter):
@@ -499,18 +525,35 @@ def _load_source(
         sql.SQL(", ").join(sql.Identifier(c) for c in (*LINEAGE_COLUMNS, *columns)),
     )
     lineage = (load_id, f.path.name, f.sha256, s.sheet)
+    # A reader that builds COPY text itself (SQLite) is streamed as it is, when the
+    # connection's encoding is the UTF-8 its chunks are in; any other row by write_row.
+    copy_text = getattr(s, "copy_text", None)
+    if conn.info.encoding != "utf-8":
+        copy_text = None
     n = 0
     row: tuple[int, list] | None = None
     psycopg_log = logging.getLogger("psycopg")
     psycopg_log.addFilter(_COPY_END_IGNORED)
     try:
-        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            write = copy.write_row
-            for row in s.rows():
-                write((*lineage, *row[:1], *row[1]))
-                n += 1
-                if progress and n % 5000 == 0:
-                    progress(s, n)
+        with conn.cursor() as cur:
+            with cur.copy(copy_sql) as copy:
+                if copy_text is not None:
+                    prefix = "".join(_copy_field(v) + "\t" for v in lineage).encode()
+                    for rows, chunk in copy_text(prefix):
+                        if (at := chunk.find(b"\x00")) >= 0:
+                            raise _nul_in_chunk(f, s, chunk, prefix, at)
+                        copy.write(chunk)
+                        n += rows
+                        if progress:
+                            progress(s, n)
+                else:
+                    write = copy.write_row
+                    for row in s.rows():
+                        write((*lineage, *row[:1], *row[1]))
+                        n += 1
+                        if progress and n % 5000 == 0:
+                            progress(s, n)
+            written = cur.rowcount  # the server's count of the rows COPY stored
     except psycopg.DataError as exc:  # a NUL; CharacterNotInRepertoire, UntranslatableCharacter
         raise _copy_error(exc, f, s, row) from exc
     finally:
@@ -518,13 +561,7 @@ def _load_source(
     if progress:
         progress(s, n)
     result.rows_read = result.rows_written = n
-    written = conn.execute(
-        sql.SQL("select count(*) from {} where {} = %s").format(
-            sql.Identifier(SCHEMA, result.table), sql.Identifier("_load_id")
-        ),
-        (load_id,),
-    ).fetchone()[0]
-    if written != n:  # cannot happen unless something else writes to the table
+    if written != n:  # cannot happen: the table was emptied in this transaction
         raise RuntimeError(f"{result.table}: read {n} rows but the table holds {written}")
     conn.execute("delete from raw._columns where table_name = %s", (result.table,))
     with conn.cursor() as cur:

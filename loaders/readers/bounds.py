@@ -22,14 +22,21 @@ of either is compressed more than 11.7 times. Every limit below is at least 10 t
 range is at most MAX_PARSE_CELLS x 32 B = 256 MiB, the strings cloned into it at most
 MAX_PARSE_STRING_BYTES = 128 MiB, the shared strings it holds (twice while a slice is parsed:
 the workbook's and the slice's) at most 2 x (64 MiB + 2 M strings x ~56 B) = 2 x 170 MiB;
-add the slice XML and its wrapper and Python: **peak memory of reading one workbook stays
-under about 900 MiB**, whatever it holds. Measured (`/usr/bin/time -v luckygas load
---dry-run`): 802 MiB max RSS for a workbook built to the limits (61 MiB of shared strings,
+add the slice XML and its wrapper and Python: one parse stays under about 900 MiB, whatever
+the file holds. Measured (`/usr/bin/time -v luckygas load --dry-run`, before the reader kept
+rows): 802 MiB max RSS for a workbook built to the limits (61 MiB of shared strings,
 2,000,000 of them, one of 32 KB; a sliced sheet whose first slice spans 7.9 M cells, 99 % of
-MAX_PARSE_CELLS, and clones 101 MB of that string), against 190 MiB for the full history
-(unchanged by these checks). The checks cost about 0.3 s on the history (a 3-4 s dry run):
-one pass over the shared strings, and a few C-speed searches of each 16 MiB slice
-(`_fast_cells`); a full Python scan (`RangeScan`) only where those cannot clear a slice.
+MAX_PARSE_CELLS, and clones 101 MB of that string). The .xlsx reader adds what it keeps
+beside that parse (`xlsx.py`): the rows it has turned into text, at most `xlsx.KEEP_BYTES` =
+256 MiB (estimated) for every open workbook together; the previous parse, only when it is
+at most `xlsx.OVERLAP_BYTES` = 96 MiB (its range and the text bound of its XML); and the next
+slice's XML, checked and wrapped: **peak memory of reading workbooks stays under about
+1.3 GiB** (an estimate from these parts, not measured at the limits). Measured on the full
+history: 265 MiB max RSS reading it (`open_file` and `rows()`), about 320 MiB for `luckygas
+load` of it (173 MiB and 196 MiB when every sheet was parsed twice and nothing kept). The
+checks cost about 0.3 s on the history: one pass over the shared strings, and a few C-speed
+searches of each 16 MiB slice (`_fast_cells`), made while calamine parses the slice before;
+a full Python scan (`RangeScan`) only where those cannot clear a slice.
 Time is bounded too: at most MAX_TOTAL_BYTES inflated, MAX_SHEET_CELLS cells of text a sheet.
 
 The .xls and CSV bounds are here too (see `xls.py`, `csvfile.py`). A SQLite database is read
