@@ -5,26 +5,13 @@
       (deliveries' max(last_load_id)): new rows, re-sent rows, app twins;
     - every day that holds a delivery built from a source reloaded since: the rows of a
       reloaded sheet or table may now be quarantined or moved to another client or day, and
-      their old days must be rebuilt even when no current row falls on them;
-    - every day that holds a delivery built from a source the classification no longer
-      holds (a source no longer loaded).
-    The lookups are index scans (the classification's index on load_id, the bridge's on
-    source_file, source_sheet), so a daily build reads only the day's rows.
+      their old days must be rebuilt even when no current row falls on them.
     Without built marts (a first build) every day is listed; full builds do not read it.
     It reads the marts it feeds as the previous build left them (macro previous_build,
     declared in its yml: meta previous_build).
 -#}
 {%- set deliveries = previous_build('deliveries') -%}
 {%- set bridge = previous_build('delivery_sources') -%}
-{#- the sources the bridge names that the classification no longer holds (a source no
-    longer loaded): their days lose their deliveries -#}
-{%- set gone = [] -%}
-{%- if bridge is not none -%}
-    {%- set classified = staged_sources(ref('int_delivery_rows_classified'), none) -%}
-    {%- for source in staged_sources(bridge, none) if not source_in(source, classified) -%}
-        {%- do gone.append(source) -%}
-    {%- endfor -%}
-{%- endif %}
 with
 
 classified as (
@@ -57,23 +44,12 @@ newer as (
 
 ),
 
-gone as (
-
-    {{ sources_values(gone) }}
-
-),
-
 reloaded as (
 
     select distinct
         source_file,
         source_sheet
     from newer
-    union
-    select
-        source_file,
-        source_sheet
-    from gone
 
 ),
 

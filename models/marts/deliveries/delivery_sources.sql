@@ -1,6 +1,6 @@
 {{ delivery_mart_config(
     foreign_key='delivery_key', references='deliveries', on_delete='cascade',
-    indexes=[{'columns': ['delivery_key']}, {'columns': ['source_file', 'source_sheet']}]
+    indexes=[{'columns': ['delivery_key']}]
 ) }}
 {#- The bridge: every source row that is part of a delivery, and how (incremental:
     macros/incremental/delivery_mart_config.sql). -#}
