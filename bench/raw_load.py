@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=Path, help="a full-scale sample directory")
     args = parser.parse_args()
-    sample = args.sample
+    sample = args.sample.resolve() if args.sample else None  # pgloader's URL needs it absolute
     if sample is None:
         sample = Path(tempfile.mkdtemp(prefix="luckygas-bench-"))
         print(f"generating the full-scale sample into {sample} ...", flush=True)
@@ -196,6 +196,19 @@ def main() -> None:
         steps.append(
             timed("(e) pgloader: SQLite", [pgloader, "--quiet", str(command)], env, app_rows)
         )
+        # pgloader exits 0 even when it loaded nothing (a wrong path): count what it wrote.
+        pg_conninfo = psycopg.conninfo.make_conninfo(
+            target.conninfo, dbname="luckygas_bench_pgloader"
+        )
+        with psycopg.connect(pg_conninfo) as conn:
+            loaded = sum(
+                conn.execute(f'select count(*) from public."{t}"').fetchone()[0]
+                for (t,) in conn.execute(
+                    "select table_name from information_schema.tables where table_schema = 'public'"
+                )
+            )
+        if loaded != app_rows:
+            raise SystemExit(f"pgloader wrote {loaded:,} rows of {app_rows:,}: its figure is void")
 
     print()
     print(f"{'step':42} {'seconds':>8} {'rows':>9} {'rows/s':>10} {'peak MiB':>9}")
