@@ -21,6 +21,17 @@ from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
 
 INCREMENT = "2025-06 commercial deliver history.xlsx"
 MARTS = ("deliveries", "delivery_items", "delivery_sources")
+# every table the incremental path writes into, besides the marts: staging and the
+# classification are incremental by source and by client-day
+INCREMENTAL_TABLES = (
+    "staging.stg_delivery_history__deliveries",
+    "staging.stg_legacy_app__deliveries",
+    "intermediate.int_delivery_items_conformed",
+    "intermediate.int_delivery_rows_classified",
+    *(f"marts.{table}" for table in MARTS),
+    "marts.delivery_quarantine",
+)
+KEY = "source_file, source_sheet, source_row"
 
 
 def rows(conninfo: str, sql: str) -> list[tuple]:
@@ -34,6 +45,35 @@ def snapshot(conninfo: str) -> dict[str, list[tuple]]:
         table: rows(conninfo, f"select t::text from marts.{table} as t order by 1")
         for table in MARTS
     }
+
+
+def snapshot_all(conninfo: str) -> dict[str, list[tuple]]:
+    """Every row of every table the incremental path writes, as text, in a stable order."""
+    return {
+        table: rows(conninfo, f"select t::text from {table} as t order by 1")
+        for table in INCREMENTAL_TABLES
+    }
+
+
+def versions(conninfo: str, table: str) -> dict[tuple, str]:
+    """The row version (xmin) of every row of a staging or intermediate table, by its row."""
+    return {
+        (file, sheet, row): xmin
+        for file, sheet, row, xmin in rows(conninfo, f"select {KEY}, xmin::text from {table}")
+    }
+
+
+def build_equals_full_refresh(conninfo: str, env: dict[str, str]) -> dict[str, list[tuple]]:
+    """`dbt build` (incremental), then `dbt build --full-refresh`: the same rows, table for
+    table. Returns the incremental build's rows."""
+    build = run_dbt(["build"], env)
+    assert build.returncode == 0, build.stdout[-5000:]
+    assert "incremental model intermediate.int_delivery_rows_classified" in build.stdout
+    incremental = snapshot_all(conninfo)
+    refreshed = run_dbt(["build", "--full-refresh"], env)
+    assert refreshed.returncode == 0, refreshed.stdout[-3000:]
+    assert snapshot_all(conninfo) == incremental
+    return incremental
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +91,9 @@ def increment(pg, tmp_path_factory):
             first = run_dbt(["build"], run_env)
             assert first.returncode == 0, first.stdout[-3000:]
             before = dict(rows(conninfo, "select delivery_key, xmin::text from marts.deliveries"))
+            staged_before = versions(conninfo, "staging.stg_delivery_history__deliveries")
+            app_before = versions(conninfo, "staging.stg_legacy_app__deliveries")
+            classified_before = versions(conninfo, "intermediate.int_delivery_rows_classified")
             assert main(["load", str(extra)]) == 0
         second = run_dbt(["build"], run_env)
         expected = json.loads((extra / "expected-increment.json").read_text(encoding="utf-8"))
@@ -60,6 +103,9 @@ def increment(pg, tmp_path_factory):
             "pg_env": env,
             "expected": expected,
             "before": before,
+            "staged_before": staged_before,
+            "app_before": app_before,
+            "classified_before": classified_before,
             "build": second,
             "dir": extra,
         }
@@ -138,6 +184,46 @@ def test_only_the_days_the_increment_touches_are_rewritten(increment):
     assert rewritten and all(before.get(key) != xmin for key, xmin in rewritten)
 
 
+def test_a_new_file_stages_and_classifies_only_its_rows_and_days(increment):
+    """Staging is incremental by source: the base history's and the app's rows are not
+    rewritten, the new file's are added. The classification is incremental by client-day:
+    the rows of the days the new file touches are classified again, every other row is
+    left as it was."""
+    conninfo = increment["conninfo"]
+    staged = versions(conninfo, "staging.stg_delivery_history__deliveries")
+    base = increment["staged_before"]
+    assert base and all(staged.get(key) == xmin for key, xmin in base.items())
+    new = [key for key in staged if key not in base]
+    assert new and all(file == INCREMENT for file, _, _ in new)
+    app = versions(conninfo, "staging.stg_legacy_app__deliveries")
+    assert app == increment["app_before"]
+
+    touched = set(
+        rows(
+            conninfo,
+            "select distinct client_code, delivery_date::text"
+            " from intermediate.int_delivery_rows_classified"
+            f" where source_file = '{INCREMENT}' and client_code is not null"
+            " and delivery_date is not null",
+        )
+    )
+    day_of = {
+        (file, sheet, row): (code, day)
+        for file, sheet, row, code, day in rows(
+            conninfo,
+            f"select {KEY}, client_code, delivery_date::text"
+            " from intermediate.int_delivery_rows_classified",
+        )
+    }
+    classified = versions(conninfo, "intermediate.int_delivery_rows_classified")
+    before = increment["classified_before"]
+    kept = [key for key in before if day_of[key] not in touched]
+    redone = [key for key in before if day_of[key] in touched]
+    assert len(kept) > 0.9 * len(before)
+    assert all(classified[key] == before[key] for key in kept)
+    assert redone and all(classified[key] != before[key] for key in redone)
+
+
 def test_full_refresh_gives_exactly_the_same_rows(increment):
     conninfo, env = increment["conninfo"], increment["env"]
     incremental = snapshot(conninfo)
@@ -178,3 +264,136 @@ def test_reloaded_source_whose_rows_are_now_quarantined_or_moved(increment, tmp_
     refreshed = run_dbt(["build", "--full-refresh"], env)
     assert refreshed.returncode == 0, refreshed.stdout[-3000:]
     assert snapshot(conninfo) == incremental
+
+
+def test_reloaded_history_sheet_whose_rows_moved(increment, tmp_path):
+    """The daily file sent again with rows moved: some re-sent rows now name another
+    client, some June rows another day. Their old client-days lose them, the new ones gain
+    them (merging with what those days hold), in staging, the classification and the marts;
+    the incremental build equals a full refresh."""
+    conninfo, env = increment["conninfo"], increment["env"]
+    book = openpyxl.load_workbook(increment["dir"] / INCREMENT)
+    sheet = book.worksheets[0]
+    codes = [sheet.cell(r, 1).value for r in range(2, sheet.max_row + 1)]
+    moved_client, moved_day = [], []
+    for r in range(2, sheet.max_row + 1):
+        date = sheet.cell(r, 3).value
+        if not isinstance(date, (int, float)):
+            continue
+        if date < 1140601 and len(moved_client) < 3:
+            other = next(c for c in codes if c != sheet.cell(r, 1).value and c is not None)
+            moved_client.append((r, sheet.cell(r, 1).value, other, date))
+            sheet.cell(r, 1).value = other
+        elif date >= 1140601 and len(moved_day) < 3:
+            moved_day.append((r, sheet.cell(r, 1).value, date))
+            sheet.cell(r, 3).value = date + 1 if date % 100 < 28 else date - 1
+    assert moved_client and moved_day
+    changed = tmp_path / "moved"
+    changed.mkdir()
+    book.save(changed / INCREMENT)
+    with environ(increment["pg_env"]):
+        assert main(["load", str(changed)]) == 0
+    load_id = rows(conninfo, "select max(load_id) from raw._loads")[0][0]
+    after = build_equals_full_refresh(conninfo, env)
+    # staging holds the reloaded sheet once, of its new load only
+    assert rows(
+        conninfo,
+        "select distinct load_id from staging.stg_delivery_history__deliveries"
+        f" where source_file = '{INCREMENT}'",
+    ) == [(load_id,)]
+    sheet_rows = rows(
+        conninfo,
+        f"select count(*) from raw._sources where load_id = {load_id}",
+    )
+    assert sheet_rows == [(1,)]
+    # each moved row is classified under its new client or day
+    for r, _, other, _ in moved_client:
+        got = rows(
+            conninfo,
+            "select client_code from intermediate.int_delivery_rows_classified"
+            f" where source_file = '{INCREMENT}' and source_row = {r}",
+        )
+        assert got == [(f"{other:07d}" if isinstance(other, int) else other,)]
+    assert after["marts.delivery_sources"]
+
+
+def test_raw_rows_changed_in_place_are_built_again(increment):
+    """Rows of a raw table changed by hand, keeping its load id (an UPDATE moving a history
+    row to another client, one moving an app delivery to another day): the
+    incremental build notices (the tables' row counts and xmin ranges against the state each
+    model recorded) and builds the delivery path again, equal to a full refresh; the build
+    after that, with nothing changed, rewrites no staged row."""
+    conninfo, env = increment["conninfo"], increment["env"]
+    history, app = (
+        rows(
+            conninfo,
+            "select table_name from raw._sources where outcome = 'loaded'"
+            f" and source_file {op} order by load_id desc limit 1",
+        )[0][0]
+        for op in ("like '%deliver history%' and source_file <> '" + INCREMENT + "'",
+                   "= 'luckygas.db' and sheet = 'deliveries'")
+    )  # fmt: skip
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        moved, code = conn.execute(
+            f'select _source_row, "客戶" from raw."{history}" where "客戶" is not null'
+            " order by _source_row limit 1"
+        ).fetchone()
+        other = conn.execute(
+            f'select "客戶" from raw."{history}" where "客戶" is not null and "客戶" <> %s'
+            " order by _source_row limit 1",
+            (code,),
+        ).fetchone()[0]
+        conn.execute(
+            f'update raw."{history}" set "客戶" = %s where _source_row = %s', (other, moved)
+        )
+        conn.execute(
+            f'update raw."{app}" set scheduled_date = (select min(scheduled_date)'
+            f' from raw."{app}") where _source_row = (select max(_source_row) from raw."{app}")'
+        )
+    build = run_dbt(["build"], env)
+    assert build.returncode == 0, build.stdout[-5000:]
+    assert "was changed in place" in build.stdout
+    incremental = snapshot_all(conninfo)
+    assert rows(
+        conninfo,
+        "select client_code_raw from staging.stg_delivery_history__deliveries"
+        f" where source_row = {moved} and source_file = ("
+        f'select distinct _source_file from raw."{history}")',
+    ) == [(other,)]
+    refreshed = run_dbt(["build", "--full-refresh"], env)
+    assert refreshed.returncode == 0, refreshed.stdout[-3000:]
+    assert snapshot_all(conninfo) == incremental
+    staged = versions(conninfo, "staging.stg_delivery_history__deliveries")
+    again = run_dbt(["build"], env)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "was changed in place" not in again.stdout
+    assert versions(conninfo, "staging.stg_delivery_history__deliveries") == staged
+
+
+def test_source_removed(increment):
+    """A history source no longer loaded (its raw table dropped and its load records
+    gone): its rows leave staging, the classification and the marts, the days only it
+    held lose their deliveries, and the incremental build equals a full refresh."""
+    conninfo, env = increment["conninfo"], increment["env"]
+    (table,) = rows(
+        conninfo,
+        "select distinct table_name from raw._sources"
+        f" where source_file = '{INCREMENT}' and outcome = 'loaded'",
+    )[0:1]
+    days_before = set(
+        rows(conninfo, "select distinct client_code, delivery_date::text from marts.deliveries")
+    )
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'drop table raw."{table[0]}"')
+        conn.execute("delete from raw._columns where table_name = %s", table)
+        conn.execute("delete from raw._sources where table_name = %s", table)
+    after = build_equals_full_refresh(conninfo, env)
+    for name in INCREMENTAL_TABLES:
+        assert not rows(
+            conninfo, f"select 1 from {name} where source_file = '{INCREMENT}' limit 1"
+        ), name
+    days_after = set(
+        rows(conninfo, "select distinct client_code, delivery_date::text from marts.deliveries")
+    )
+    assert days_before - days_after, "the June days only the removed file held are gone"
+    assert after["marts.deliveries"]

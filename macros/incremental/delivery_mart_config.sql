@@ -25,6 +25,7 @@
         on_schema_change='fail',
         indexes=[{'columns': ['client_code', 'delivery_date']}] + indexes,
         pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
-        post_hook=["{{ ensure_foreign_key(" ~ foreign_key_args ~ ") }}"]
+        post_hook=["{{ ensure_foreign_key(" ~ foreign_key_args ~ ") }}",
+            "{{ comment_model_state() }}"]
     ) }}
 {%- endmacro %}

@@ -225,6 +225,20 @@
             column_name, value, source_header, source_value, layout, client_code, record_key,
             record, fingerprint
         )
+        {#- materialized: each failing row made jsonb once (inlined, to_jsonb of the whole
+            row was evaluated again inside every lookup below, for every row it scans) -#}
+        with failing as materialized (
+            select
+                rows.j,
+                {{ validation_layout(raw_tables, "rows.j ->> 'source_file'",
+                    "rows.j ->> 'source_sheet'") }} as layout
+            from (
+                select to_jsonb(tested) as j
+                from ({{ node.compiled_code }}) as tested
+                offset 0
+            ) as rows
+        )
+
         select
             '{{ run_id }}',
             'rule',
@@ -286,16 +300,7 @@
             {#- a test may name what a review of its row is about (review_basis): the
                 customer's details for C16, not its delivery counts -#}
             validation.record_fingerprint(coalesce(failing.j -> 'review_basis', failing.j))
-        from (
-            select
-                rows.j,
-                {{ validation_layout(raw_tables, "rows.j ->> 'source_file'",
-                    "rows.j ->> 'source_sheet'") }} as layout
-            from (
-                select to_jsonb(tested) as j
-                from ({{ node.compiled_code }}) as tested
-            ) as rows
-        ) as failing;
+        from failing;
         {%- endif %}
     {% endfor %}
 
@@ -329,6 +334,7 @@
             {{ validation_layout(raw_tables, 'quarantined.source_file',
                 'quarantined.source_sheet') }} as table_layout
         from {{ customer_quarantine }} as quarantined
+        offset 0  -- not inlined: each row made jsonb once
     ) as q;
     {%- endif %}
     {% if marts_touched and delivery_quarantine is not none -%}
@@ -389,6 +395,7 @@
         {%- if reasons is not none %}
         left join {{ reasons }} as reason on quarantined.reason = reason.reason
         {%- endif %}
+        offset 0  -- not inlined: each row made jsonb once
     ) as q;
     {%- endif %}
     {% if reconciliation_built and reconciliation is not none -%}

@@ -1,3 +1,8 @@
+-- depends_on: {{ ref('raw_layouts') }}
+-- depends_on: {{ source('loader', 'sources') }}
+-- depends_on: {{ source('loader', 'columns') }}
+-- depends_on: {{ ref('int_delivery_rows_to_reclassify') }}
+-- depends_on: {{ ref('int_app_clients_matched') }}
 {#-
     Every delivery source row (each row of a history table of either layout, each app
     delivery), decided once: quarantined with a reason, or part of a delivery as its primary
@@ -28,12 +33,34 @@
     5. The key of a delivery is md5(client code | day | n), n its place among the client's
        deliveries of that day (history first, by layout, time and content; then the app's,
        by time and id): the same source rows give the same key on every build and machine.
+
+    Incremental (macros/incremental/delivery_classification_plan.sql, documented in the
+    yml): only the client-days and rows int_delivery_rows_to_reclassify lists, and the rows
+    of sources new to it, are classified again (pre-hook delete_reclassified_rows).
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['load_id', 'source_file', 'source_sheet']},
+        {'columns': ['client_code', 'delivery_date']},
+    ],
+    pre_hook=["{{ delete_reclassified_rows(ref('int_delivery_rows_to_reclassify')) }}"],
+    post_hook=["{{ comment_model_state({'inputs': delivery_classification_plan(none).fingerprint}) }}",
+        "{{ analyze_if_new() }}"]
+) }}
+{%- set plan = delivery_classification_plan(this if is_incremental() else none) -%}
+{%- set partial = is_incremental() and not plan.all %}
+{%- set reclassify = ref('int_delivery_rows_to_reclassify') %}
 with
 
 history as (
 
-    select * from {{ ref('stg_delivery_history__deliveries') }}
+    select history.* from {{ ref('stg_delivery_history__deliveries') }} as history
+    {%- if partial %}
+        where {{ reclassified_rows_filter('history', 'history.client_code', reclassify, plan.new) }}
+    {%- endif %}
 
 ),
 
@@ -49,12 +76,23 @@ app as (
         on deliveries.driver_id = drivers.driver_id
     left join {{ ref('stg_legacy_app__vehicles') }} as vehicles
         on deliveries.vehicle_id = vehicles.vehicle_id
+    {%- if partial %}
+        left join {{ ref('int_app_clients_matched') }} as selected_clients
+            on deliveries.app_client_id = selected_clients.app_client_id
+        where {{ reclassified_rows_filter(
+            'deliveries', 'selected_clients.client_code', reclassify, plan.new) }}
+    {%- endif %}
 
 ),
 
+-- the items of the rows classified here
 items as (
 
-    select * from {{ ref('int_delivery_items_conformed') }}
+    select items.*
+    from {{ ref('int_delivery_items_conformed') }} as items
+    {%- if partial %}
+        where {{ row_key_in('items', ['history', 'app']) }}
+    {%- endif %}
 
 ),
 
@@ -455,8 +493,12 @@ keyed as (
             when ordinal is not null
                 then md5(client_code || '|' || delivery_date::text || '|' || ordinal::text)
         end as delivery_key,
-        -- the newest load holding a row of this client and day: the marts' watermark
-        max(load_id) over (partition by client_code, delivery_date) as last_load_id
+        -- the newest load holding a row of this client and day: the marts' watermark (a
+        -- row without a client or a day is of no day: its own load)
+        case
+            when client_code is null or delivery_date is null then load_id
+            else max(load_id) over (partition by client_code, delivery_date)
+        end as last_load_id
     from decided
 
 )

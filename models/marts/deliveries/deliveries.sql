@@ -1,3 +1,6 @@
+-- depends_on: {{ ref('raw_layouts') }}
+-- depends_on: {{ source('loader', 'sources') }}
+-- depends_on: {{ source('loader', 'columns') }}
 {{ delivery_mart_config(foreign_key='client_code', references='customers') }}
 {#- One row per delivery event (incremental: macros/incremental/delivery_mart_config.sql). -#}
 with

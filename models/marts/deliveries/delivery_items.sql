@@ -1,3 +1,6 @@
+-- depends_on: {{ ref('raw_layouts') }}
+-- depends_on: {{ source('loader', 'sources') }}
+-- depends_on: {{ source('loader', 'columns') }}
 {{ delivery_mart_config(foreign_key='delivery_key', references='deliveries', on_delete='cascade') }}
 {#- One row per delivery and product: the quantities of the row that records the items (the
     primary row where its layout has quantities, else the app twin's; incremental:

@@ -1,6 +1,9 @@
+-- depends_on: {{ ref('raw_layouts') }}
+-- depends_on: {{ source('loader', 'sources') }}
+-- depends_on: {{ source('loader', 'columns') }}
 {{ delivery_mart_config(
     foreign_key='delivery_key', references='deliveries', on_delete='cascade',
-    indexes=[{'columns': ['delivery_key']}]
+    indexes=[{'columns': ['delivery_key']}, {'columns': ['source_file', 'source_sheet']}]
 ) }}
 {#- The bridge: every source row that is part of a delivery, and how (incremental:
     macros/incremental/delivery_mart_config.sql). -#}

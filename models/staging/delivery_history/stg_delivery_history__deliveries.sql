@@ -2,7 +2,18 @@
 -- depends_on: {{ source('loader', 'sources') }}
 -- depends_on: {{ source('loader', 'columns') }}
 -- depends_on: {{ source('delivery_history', 'sheet1') }}
-{{ config(materialized='table') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['load_id', 'source_file', 'source_sheet']},
+        {'columns': ['client_code', 'delivery_date']},
+    ],
+    pre_hook=["{{ delete_stale_sources(raw_sources(
+        delivery_history_relations() | map(attribute='relation') | list)) }}"],
+    post_hook=["{{ comment_model_state() }}", "{{ analyze_if_new() }}"]
+) }}
 {#- One row per row of every delivery-history table loaded, in either history layout of the
     catalogue (seed raw_layouts): history_daily, the real export (one row per client and
     delivery day: 客戶, 電子發票抬頭, 客戶簡稱, 地址, 最後十次日期, no quantities), and
@@ -10,11 +21,26 @@
     product quantities). Typed through the macros, with what could not be typed flagged,
     never dropped; a column a layout does not have is NULL, and items_recorded says whether
     the layout records quantities at all. Product quantities keep their headers; the
-    intermediate layer conforms them to product codes. A table, not a view: its 350k date
-    parses take seconds, and several models and the reconciliation read it. -#}
+    intermediate layer conforms them to product codes. Incremental, by source (a raw table:
+    a file's sheet): a build stages only the raw tables whose rows it does not hold yet (a
+    new file, a sheet reloaded with a new load id) and its pre-hook deletes the rows of the
+    sources no longer current (the old rows of a reloaded sheet, a table no longer loaded or
+    no longer of a history layout); macros/incremental/delete_stale_sources.sql. A raw
+    table changed in place since the last build (same load id, other rows: macro
+    raw_edited_since) makes it stage every table again. Its 350k date parses take seconds:
+    a daily build parses only the day's file. -#}
 {%- set products = history_product_columns() -%}
 {%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
 {%- set tables = delivery_history_relations() %}
+{%- set staged = staged_sources(this)
+    if is_incremental() and not raw_edited_since(model_state(this)) else [] %}
+{%- set to_stage = [] %}
+{%- for table in tables %}
+    {%- set current = raw_table_source(table.relation) %}
+    {%- if current is not none and not source_in(current, staged) %}
+        {%- do to_stage.append(table) %}
+    {%- endif %}
+{%- endfor %}
 {%- if not tables -%}
     {#- the line of macro source_or_empty: no table of either history layout is loaded -#}
     {{ log_built_empty('raw table raw.<history_daily|history_transaction>'
@@ -25,7 +51,7 @@ with
 
 unioned as (
 
-    {% for table in tables -%}
+    {% for table in to_stage -%}
     {%- set cols = table.columns -%}
     {%- set daily = table.layout == 'history_daily' -%}
     select
@@ -50,7 +76,8 @@ unioned as (
     from {{ table.relation }}
     {% if not loop.last %}union all{% endif %}
     {% else -%}
-    -- no history table is loaded yet: an empty relation of the same shape
+    -- no history table to stage (none loaded yet, or every one staged already): an empty
+    -- relation of the same shape
         select
             cast(null as bigint) as _load_id,
             cast(null as text) as _source_file,

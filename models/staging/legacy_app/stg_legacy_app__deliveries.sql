@@ -1,15 +1,41 @@
-{{ config(materialized='table') }}
+-- depends_on: {{ ref('raw_layouts') }}
+-- depends_on: {{ source('loader', 'sources') }}
+-- depends_on: {{ source('loader', 'columns') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['load_id', 'source_file', 'source_sheet']},
+        {'columns': ['app_client_id', 'delivery_date']},
+    ],
+    pre_hook=["{{ delete_stale_sources(raw_sources([source('legacy_app', 'deliveries')])) }}"],
+    post_hook=["{{ comment_model_state() }}", "{{ analyze_if_new() }}"]
+) }}
 {#- One row per app delivery: typed through the macros, with what could not be typed
     flagged; the driver's name and the vehicle's plate are stg_legacy_app__drivers' and
-    stg_legacy_app__vehicles'. A table, not a view, like stg_delivery_history__deliveries. -#}
+    stg_legacy_app__vehicles'. Incremental by source, like stg_delivery_history__deliveries:
+    the app's table is staged again only when it was reloaded (a new load id), and the
+    pre-hook deletes the rows of the load it replaces; and again when the table was changed
+    in place (macro raw_edited_since). -#}
 {%- set sizes = app_size_columns() -%}
 {%- set earliest, latest = var('delivery_date_min'), var('delivery_date_max') -%}
+
+{%- set current = raw_table_source(source('legacy_app', 'deliveries')) %}
+{%- set staged_already = is_incremental() and current is not none
+    and source_in(current, staged_sources(this)) and not raw_edited_since(model_state(this)) %}
 
 with
 
 source as (
 
-    {{ source_or_empty('legacy_app', 'deliveries') }}
+    {%- if staged_already %}
+    -- this load of the app's table is staged already
+        select * from ({{ source_or_empty('legacy_app', 'deliveries') }}) as loaded
+        where false
+    {%- else %}
+        {{ source_or_empty('legacy_app', 'deliveries') }}
+    {%- endif %}
 
 ),
 
