@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from loaders.cli import main
+from loaders.raw import BOOKKEEPING_DDL
 from loaders.sample.generate import generate
 from loaders.tests.dbt_runner import DBT, ROOT, dbt_env, environ, fresh_database, run_dbt
 
@@ -148,6 +149,35 @@ def test_build_before_any_load_stops_at_once_with_one_hint(pg, tmp_path):
         unit = run_dbt(["test", "--select", "test_type:unit"], run_env)
         assert unit.returncode == 0, output(unit)
         assert len(re.findall(r"PASS \w+::\w+", unit.stdout)) == UNIT_TESTS, output(unit)
+
+
+def test_loader_fixture_columns_are_the_bookkeeping_tables(pg):
+    """macro raw_table_columns lists the loader's tables for unit tests given them before any
+    load: the list read from the macro's text is what loaders/raw.py creates."""
+    text = (ROOT / "macros" / "raw" / "raw_table_columns.sql").read_text()
+    block = text[text.index("set bookkeeping") : text.index("} -%}")]
+    listed = {
+        table: dict(re.findall(r"'(\w+)': '([^']+)'", body))
+        for table, body in re.findall(r"'(\w+)': \{([^}]*)\}", block)
+    }
+    assert set(listed) == {"loads", "sources", "columns"}
+    with (
+        fresh_database(pg, "pbook") as (conninfo, _),
+        psycopg.connect(conninfo, autocommit=True) as conn,
+    ):
+        conn.execute(BOOKKEEPING_DDL)
+        created = {
+            table: dict(
+                conn.execute(
+                    "select attname, format_type(atttypid, atttypmod) from pg_attribute"
+                    " where attrelid = %s::regclass and attnum > 0 and not attisdropped"
+                    " order by attnum",
+                    (f"raw._{table}",),
+                ).fetchall()
+            )
+            for table in listed
+        }
+    assert listed == created
 
 
 # -- the phases --------------------------------------------------------------------------------
