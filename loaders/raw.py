@@ -23,6 +23,13 @@ Sources that are *unchanged* (the table still holds this file's rows: the same f
 kind and SHA-256 as the table's last load, and as many rows of that hash) are skipped unless
 `force`, and recorded in the same transaction.
 
+**COPY carries only what varies.** The lineage every row of a source shares (load id, file,
+SHA-256, sheet) is set as those columns' defaults just before the COPY and dropped right
+after it, in the load's transaction, so no other session ever sees them; each COPY line holds
+the row number and the cells. The COPY is FREEZE (allowed because the table was emptied by
+TRUNCATE in the same transaction): its rows are written already frozen, and the first reader
+(dbt) does not rewrite every page to set hint bits.
+
 **Table names do not carry the file kind** (`loaders.naming`; dbt reads the tables by name),
 so a sheet `clients` of `k.xlsx` and a table `clients` of `k.db` would share `raw.k__clients`:
 such a collision is refused, within one run (by `plan`) and against the source a table last
@@ -476,18 +483,6 @@ def _nul_error(f: PlannedFile, s: Source, row_number: int, position: int) -> Sou
     )
 
 
-def _copy_field(value: object) -> str:
-    """One value as a field of PostgreSQL's COPY text format (no NULL: lineage is never
-    NULL)."""
-    return (
-        str(value)
-        .replace("\\", "\\\\")
-        .replace("\t", "\\t")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-    )
-
-
 def _nul_in_chunk(f: PlannedFile, s: Source, chunk: bytes, prefix: bytes, at: int) -> SourceError:
     """The NUL character at `at` of a COPY text chunk, named by its line's row number (the
     field after the lineage prefix) and cell position (tabs only separate fields)."""
@@ -520,11 +515,27 @@ def _load_source(
     result.columns, result.header_row = len(columns), s.header_row
     started = time.perf_counter()
     _prepare_table(conn, result.table, columns)
-    copy_sql = sql.SQL("copy {} ({}) from stdin").format(
-        sql.Identifier(SCHEMA, result.table),
-        sql.SQL(", ").join(sql.Identifier(c) for c in (*LINEAGE_COLUMNS, *columns)),
-    )
+    # The lineage that is the same on every row of the source (load, file, hash, sheet) is
+    # given as the columns' defaults for this transaction only, not sent on every row: COPY
+    # carries the row number and the cells. FREEZE: the table was emptied by TRUNCATE in this
+    # transaction, so its rows are written frozen, and its first reader (dbt) does not
+    # rewrite every page to set hint bits.
     lineage = (load_id, f.path.name, f.sha256, s.sheet)
+    constant = LINEAGE_COLUMNS[:-1]  # the last, _source_row, is per row
+    ident = sql.Identifier(SCHEMA, result.table)
+    conn.execute(
+        sql.SQL("alter table {} {}").format(
+            ident,
+            sql.SQL(", ").join(
+                sql.SQL("alter column {} set default {}").format(sql.Identifier(c), sql.Literal(v))
+                for c, v in zip(constant, lineage, strict=True)
+            ),
+        )
+    )
+    copy_sql = sql.SQL("copy {} ({}) from stdin (freeze)").format(
+        ident,
+        sql.SQL(", ").join(sql.Identifier(c) for c in (LINEAGE_COLUMNS[-1], *columns)),
+    )
     # A reader that builds COPY text itself (SQLite) is streamed as it is, when the
     # connection's encoding is the UTF-8 its chunks are in; any other row by write_row.
     copy_text = getattr(s, "copy_text", None)
@@ -538,7 +549,7 @@ def _load_source(
         with conn.cursor() as cur:
             with cur.copy(copy_sql) as copy:
                 if copy_text is not None:
-                    prefix = "".join(_copy_field(v) + "\t" for v in lineage).encode()
+                    prefix = b""
                     for rows, chunk in copy_text(prefix):
                         if (at := chunk.find(b"\x00")) >= 0:
                             raise _nul_in_chunk(f, s, chunk, prefix, at)
@@ -549,7 +560,7 @@ def _load_source(
                 else:
                     write = copy.write_row
                     for row in s.rows():
-                        write((*lineage, *row[:1], *row[1]))
+                        write((*row[:1], *row[1]))
                         n += 1
                         if progress and n % 5000 == 0:
                             progress(s, n)
@@ -563,6 +574,14 @@ def _load_source(
     result.rows_read = result.rows_written = n
     if written != n:  # cannot happen: the table was emptied in this transaction
         raise RuntimeError(f"{result.table}: read {n} rows but the table holds {written}")
+    conn.execute(
+        sql.SQL("alter table {} {}").format(
+            ident,
+            sql.SQL(", ").join(
+                sql.SQL("alter column {} drop default").format(sql.Identifier(c)) for c in constant
+            ),
+        )
+    )
     conn.execute("delete from raw._columns where table_name = %s", (result.table,))
     with conn.cursor() as cur:
         cur.executemany(
