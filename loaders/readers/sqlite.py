@@ -27,13 +27,13 @@ row and column too.
 For the raw loader, a table with a rowid also gives `copy_text(prefix)`: the same rows as
 `rows()`, in the same order, as lines of PostgreSQL's COPY text format that SQLite builds
 itself (`copy_field_of`: the values of `text_of`, backslash, tab, newline and CR escaped, NULL
-as `\\N`), each line led by `prefix` (fields a caller wants first; the raw loader gives
-none) and the row number. One query per rowid range of about `BATCH` rows gives the range's
-lines joined (two threads run them at once: SQLite runs without the GIL). A range whose texts hold a tab, newline or CR
-(found by counting the chunk's) is built again with every text checked; a text holding a NUL
-character (which SQLite's printf would cut short) or that is not UTF-8 makes its line be
-rebuilt from `rows()`'s values, so the chunks hold exactly what `rows()` yields: the loader
-names the NUL, and a text that is not UTF-8 is a SourceError here, as in `rows()`.
+as `\\N`), each line led by `prefix` (fields a caller wants first; the raw loader gives none)
+and the row number. One query per rowid range of about `BATCH` rows gives the range's lines
+joined (two threads run them at once: SQLite runs without the GIL). A range whose texts hold a
+tab, newline or CR (found by counting the chunk's) is built again with every text checked; a
+text holding a NUL character (which SQLite's printf would cut short) or that is not UTF-8 makes
+its line be rebuilt from `rows()`'s values, so the chunks hold exactly what `rows()` yields:
+the loader names the NUL, and a text that is not UTF-8 is a SourceError here, as in `rows()`.
 """
 
 from __future__ import annotations
