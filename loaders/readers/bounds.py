@@ -27,16 +27,20 @@ the file holds. Measured (`/usr/bin/time -v luckygas load --dry-run`, before the
 rows): 802 MiB max RSS for a workbook built to the limits (61 MiB of shared strings,
 2,000,000 of them, one of 32 KB; a sliced sheet whose first slice spans 7.9 M cells, 99 % of
 MAX_PARSE_CELLS, and clones 101 MB of that string). The .xlsx reader adds what it keeps
-beside that parse (`xlsx.py`): the rows it has turned into text, at most `xlsx.KEEP_BYTES` =
-256 MiB (estimated) for every open workbook together; the previous parse, only when it is
-at most `xlsx.OVERLAP_BYTES` = 96 MiB (its range and the text bound of its XML); and the next
+beside that parse (`xlsx.py`): the rows it has turned into text, or a streamed sheet's slice
+XML, at most `xlsx.KEEP_BYTES` = 256 MiB (estimated) for every open workbook together; the
+parse being read, and beside it the parses made ahead, only while the one being read is at
+most `xlsx.OVERLAP_BYTES` = 96 MiB and those waiting at most `xlsx.WAITING_BYTES` = 160 MiB
+together (their ranges and the text bounds of their XML); at open of a streamed sheet, its
+last slice parsed beside another parse when that is at most OVERLAP_BYTES too; and the next
 slice's XML, checked and wrapped: **peak memory of reading workbooks stays under about
-1.3 GiB** (an estimate from these parts, not measured at the limits). Measured on the full
-history: 265 MiB max RSS reading it (`open_file` and `rows()`), about 320 MiB for `luckygas
-load` of it (173 MiB and 196 MiB when every sheet was parsed twice and nothing kept). The
-checks cost about 0.3 s on the history: one pass over the shared strings, and a few C-speed
-searches of each 16 MiB slice (`_fast_cells`), made while calamine parses the slice before;
-a full Python scan (`RangeScan`) only where those cannot clear a slice.
+1.6 GiB** (an estimate from these parts, not measured at the limits). Measured on the full
+history (streamed): about 260 MiB max RSS reading it (`open_file` and `rows()`), about
+270 MiB for `luckygas load` of it. The checks cost about 0.25 s on the history: one pass over
+the shared strings, and a few C-speed searches of each 16 MiB slice (`_fast_bound`), the one
+over all its cells a single negative lookahead for a cell not of the expected form, which
+also proves where the cells are (`Shape`, what lets the reader stream a sheet); a full
+Python scan (`RangeScan`) only where those cannot clear a slice.
 Time is bounded too: at most MAX_TOTAL_BYTES inflated, MAX_SHEET_CELLS cells of text a sheet.
 
 The .xls and CSV bounds are here too (see `xls.py`, `csvfile.py`). A SQLite database is read
@@ -52,6 +56,7 @@ import zipfile
 import zlib
 from array import array
 from pathlib import Path
+from typing import NamedTuple
 
 from loaders.readers.base import SourceError
 
@@ -306,6 +311,32 @@ def _above(letters: bytes) -> bytes:
     return b"(?:" + b"|".join(ways) + b")" if ways else b"(?!)"
 
 
+def _outside(number: bytes, side: int) -> bytes:
+    """A lookahead refusing the row numbers of len(number) digits below `number` (side -1)
+    or above it (side 1)."""
+    n, ways = len(number), []
+    for i, ch in enumerate(number):
+        rest = b"[0-9]{%d}" % (n - i - 1) if n - i - 1 else b""
+        if side < 0 and ch > ord("1" if i == 0 else "0"):
+            ways.append(number[:i] + b"[%c-%c]" % (ord("1" if i == 0 else "0"), ch - 1) + rest)
+        if side > 0 and ch < ord("9"):
+            ways.append(number[:i] + b"[%c-9]" % (ch + 1) + rest)
+    return b"(?!(?:" + b"|".join(ways) + b')")' if ways else b""
+
+
+def _up_to(letters: bytes) -> bytes:
+    """A regex for the column names that do not sort after `letters` (fewer letters, or as
+    many and not after it)."""
+    n = len(letters)
+    ways = [b"[A-Z]{1,%d}" % (n - 1)] if n > 1 else []
+    for i, ch in enumerate(letters):
+        rest = b"[A-Z]{%d}" % (n - i - 1) if n - i - 1 else b""
+        if ch > ord("A"):
+            ways.append(re.escape(letters[:i]) + b"[A-%c]" % (ch - 1) + rest)
+    ways.append(re.escape(letters))
+    return b"(?:" + b"|".join(ways) + b")"
+
+
 def _highest_column(xml: bytes, start: int, end: int, guess: bytes) -> int:
     """The highest column named in the cell references of `xml[start:end]`: `guess` (the
     highest in the first rows) confirmed by one failed search, else found letter by letter."""
@@ -326,38 +357,66 @@ def _highest_column(xml: bytes, start: int, end: int, guess: bytes) -> int:
     return _col(prefix)
 
 
+class Shape(NamedTuple):
+    """What the fast searches proved of the cells of a run of sheet XML, by their references
+    (`r="B7"`), 0-based: no cell's column is beyond `last_col`, none is in a row above the
+    one asked for (`check_parse`) nor below `last_row`; `cells`, the bound on calamine's
+    range (`_fast_bound`)."""
+
+    last_col: int
+    last_row: int
+    cells: int
+
+
 def _fast_cells(xml: bytes, start: int, end: int) -> int | None:
+    """An upper bound on the cells of calamine's range for the rows `xml[start:end]` (see
+    `_fast_bound`); None when the fast searches cannot give one."""
+    return _fast_bound(xml, start, end)[0]
+
+
+def _fast_bound(
+    xml: bytes, start: int, end: int, first_row: int = 0
+) -> tuple[int | None, Shape | None]:
     """An upper bound on the cells of calamine's range for the rows `xml[start:end]`, by a
     few C-speed searches, when every cell starts `<c r="A1"` (what Excel and xlsxwriter
     write); None otherwise. Columns: the highest column named (A .. it); rows: 10 ** (the
     most digits of a row number) - 1. Both are guessed from the first and last rows and
-    confirmed by one search for anything else (a cell of another form, a higher column, a
-    longer row number) that fails, scanning the rows once: about 50 ms for 16 MiB of XML."""
+    confirmed by one search for a cell not of that form (another form, a higher column, a
+    row number longer or higher than the highest seen, or with a leading zero, or above
+    `first_row`, 0-based) that fails, scanning the rows once: about 35 ms for 16 MiB of XML. When it fails, the `Shape`
+    is proven too (else None; also None without cells). When it does not, the bound is
+    found by slower searches (or None: `RangeScan`)."""
     if xml.count(b":c", start, end):  # a namespace prefix on cells: not what is searched
-        return None
+        return None, None
     first = xml.find(b'<c r="', start, end)
     if first < 0:
-        return None if _BAD_CELL.search(xml, start, end) else 0
+        return (None if _BAD_CELL.search(xml, start, end) else 0), None
     last = xml.rfind(b'<c r="', start, end)
     seen = _REF.findall(xml, first, min(end, first + 64 * 1024)) + _REF.findall(xml, last, end)
     if not seen:
-        return None
+        return None, None
     letters = max((ref[0] for ref in seen), key=lambda v: (len(v), v))
     digits = max(len(ref[1]) for ref in seen)
-    ways = [_above(letters) + b"[0-9]"]
-    if len(letters) < 3:
-        ways.append(b"[A-Z]{%d}" % (len(letters) + 1))
-    if digits < 7:
-        ways.append(b"[A-Z]{1,3}[0-9]{%d}" % (digits + 1))
-    unexpected = _BAD_CELL.pattern + b'|<c r="(?:' + b"|".join(ways) + b")"
-    if not _exists(unexpected, xml, start, end):
-        return (_col(letters) + 1) * (10**digits - 1)
+    # Every cell as expected: a column up to `letters`, a row number from `least` of up to
+    # `digits` digits, not starting with 0. One search for a cell that is not.
+    least = str(first_row + 1).encode() if len(str(first_row + 1)) <= digits else b"1"
+    high = max((ref[1] for ref in seen), key=lambda v: (len(v), v))
+    rows = b"%s%s[1-9][0-9]{%d,%d}" % (
+        _outside(least, -1),
+        _outside(high, 1),
+        len(least) - 1,
+        digits - 1,
+    )
+    if not _exists(b'<c(?! r="' + _up_to(letters) + rows + b'")', xml, start, end):
+        cells = (_col(letters) + 1) * (10**digits - 1)
+        shape = Shape(_col(letters), int(high) - 1, cells) if int(least) == first_row + 1 else None
+        return cells, shape
     if _BAD_CELL.search(xml, start, end):
-        return None
+        return None, None
     width = _highest_column(xml, start, end, letters) + 1
     while digits < 7 and _exists(b'<c r="[A-Z]{1,3}[0-9]{%d}' % (digits + 1), xml, start, end):
         digits += 1
-    return width * (10**digits - 1)
+    return width * (10**digits - 1), None
 
 
 class RangeScan:
@@ -425,19 +484,24 @@ def _parse_limits(path: Path, sheet: str, cells: int, text: int) -> None:
                       "XML)", text, MAX_PARSE_STRING_BYTES, " bytes")  # fmt: skip
 
 
-def check_parse(path: Path, sheet: str, xml: bytes, strings: SharedStrings) -> None:
+def check_parse(
+    path: Path, sheet: str, xml: bytes, strings: SharedStrings, first_row: int = 0
+) -> Shape | None:
     """Before calamine parses the worksheet document `xml` (a whole sheet, or a slice): the
-    dense range its cells span and the shared-string bytes they clone are within limits."""
+    dense range its cells span and the shared-string bytes they clone are within limits.
+    Returns what the fast searches proved of its cells (`Shape`: the last column and row,
+    and no row above `first_row`, 0-based), else None."""
     start = xml.find(b"sheetData")
     start = 0 if start < 0 else start
     end = xml.rfind(b"sheetData")
     end = len(xml) if end <= start else end
-    cells = _fast_cells(xml, start, end)
+    cells, shape = _fast_bound(xml, start, end, first_row)
     if cells is None or cells > MAX_PARSE_CELLS:
         scan = RangeScan()
         scan.feed(xml, start, end)
         cells = scan.cells
     _parse_limits(path, sheet, cells, string_bytes(xml, start, end, strings))
+    return shape
 
 
 def check_scanned(path: Path, sheet: str, scan: RangeScan, text: int) -> None:

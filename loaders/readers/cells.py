@@ -25,6 +25,7 @@ query (`sqlite.text_of`, whose rule is in `sqlite.py`).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -151,3 +152,61 @@ class RowText:
             )
             for row in rows
         ]
+
+
+NULL = "\\N"  # PostgreSQL COPY text's NULL
+# The types a column may hold to be converted through the memo: not bool nor int, whose
+# values equal floats (True == 1 == 1.0) and would find a float's text there.
+_MEMO_TYPES = {float, str, CellError, date, datetime, time, timedelta}
+
+
+class ColumnText(dict):
+    """`spreadsheet_text` over a whole column of cells at a time (the cells of one column in
+    a batch of rows): `texts(column)` is exactly `[spreadsheet_text(v) for v in column]`,
+    `fields(column)` the same with None as COPY's NULL (`\\N`) and the number of NULLs.
+
+    The dict is the memo, from a cell value to its text: a column of floats (client codes,
+    date numbers) is converted by `map` over the memo's lookup, in C, and only a value not
+    seen yet computes its text (`__missing__`), kept while the memo is within `limit` bytes
+    (`size`, about). A column of texts only is its own text (a blank "" is None). Values of
+    other types go through the memo too, except strings (never remembered: hashing every
+    fresh string calamine makes costs more than it saves). A column holding a boolean or an
+    int (equal to a float: True == 1 == 1.0, so never in the memo), or a type calamine does
+    not give, is converted cell by cell."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.size = 0
+        self.limit = limit
+
+    def __missing__(self, value: object) -> str | None:
+        text = spreadsheet_text(value)
+        if type(value) is not str and self.size < self.limit:
+            self[value] = text
+            self.size += sys.getsizeof(text) + MEMO_ENTRY_BYTES
+        return text
+
+    def texts(self, column: Sequence) -> list[str | None]:
+        types = set(map(type, column))
+        if types == _STR:
+            return [v or None for v in column] if "" in column else list(column)
+        if types <= _MEMO_TYPES:
+            return list(map(self.__getitem__, column))
+        return [spreadsheet_text(v) for v in column]
+
+    def fields(self, column: Sequence) -> tuple[list[str], int]:
+        types = set(map(type, column))
+        if types == _STR:
+            if "" in column:
+                return [v or NULL for v in column], column.count("")
+            return list(column), 0
+        if types == _FLOAT:
+            return list(map(self.__getitem__, column)), 0
+        texts = self.texts(column)
+        nulls = texts.count(None)
+        if nulls:
+            return [NULL if t is None else t for t in texts], nulls  # type: ignore[misc]
+        return texts, 0  # type: ignore[return-value]
+
+
+_STR, _FLOAT = {str}, {float}

@@ -8,7 +8,8 @@
 - Slices: a large worksheet part cut at row boundaries into complete worksheet documents
   (`xml_slices`), each wrapped with the workbook's support parts into a small workbook in
   memory (`Package.wrap`) that calamine parses on its own. Cells keep their `r="B7"`
-  positions, so calamine places them exactly as in the whole sheet.
+  positions, so calamine places them exactly as in the whole sheet. The last rows may be cut
+  into a small slice of their own (`tail`), for the reader to parse first.
 """
 
 from __future__ import annotations
@@ -231,11 +232,13 @@ class RowsWithoutNumbers(Exception):
     """Rows without an r attribute: calamine numbers them by position, so no slicing."""
 
 
-def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
+def xml_slices(zf: zipfile.ZipFile, member: str, limit: int, tail: int = 0) -> Iterator[bytes]:
     """A worksheet part cut into complete worksheet documents of about `limit` bytes: the
     part's head (up to `<sheetData>`), a run of whole rows, and the closing tags. Cells keep
     their own row and column numbers (`r="B7"`), so calamine places them where they were.
-    What follows `</sheetData>` (merged cells, hyperlinks, page setup) holds no cell value."""
+    What follows `</sheetData>` (merged cells, hyperlinks, page setup) holds no cell value.
+    With `tail`, the last rows are cut into a slice of their own of about `tail` bytes
+    (when the rest of the last run holds a whole row)."""
     with zf.open(member) as f:
         buf = bytearray()
         while True:
@@ -281,6 +284,9 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
                 del buf
                 while f.read(1 << 20):  # read to the end: the zip checks the part's CRC
                     pass
+                if tail and len(rows) > tail and (cut := _last_row_end(rows, len(rows) - tail)) > 0:
+                    yield _slice(member, head, rows[:cut], close)
+                    del rows[:cut]
             else:
                 if len(buf) > limit + MAX_ROW_XML:  # a single row holds that much
                     raise too_big(
@@ -292,7 +298,11 @@ def xml_slices(zf: zipfile.ZipFile, member: str, limit: int) -> Iterator[bytes]:
                     raise zipfile.BadZipFile(f"{member}: sheetData is not closed")
                 buf += chunk
                 continue
-            first = _ROW_TAG.search(rows)
-            if first and not _HAS_R.search(first.group(1)):
-                raise RowsWithoutNumbers(member)
-            yield b"".join((head, rows, close))
+            yield _slice(member, head, rows, close)
+
+
+def _slice(member: str, head: bytes, rows: bytes | bytearray, close: bytes) -> bytes:
+    first = _ROW_TAG.search(rows)
+    if first and not _HAS_R.search(first.group(1)):
+        raise RowsWithoutNumbers(member)
+    return b"".join((head, rows, close))

@@ -15,24 +15,40 @@ their codes put back at their positions, checking that calamine saw nothing ther
 rows start at the used range's first column); both offsets are taken from
 `CalamineSheet.start` and checked while iterating.
 
-**One parse a sheet, at open.** calamine parses a whole sheet into its own memory, so a sheet
-whose XML is larger than SLICE_BYTES is parsed in slices, one after the other
-(`sheet_xml.xml_slices`). `open_workbook` has calamine parse every sheet once, in a thread of
-its own (calamine releases the GIL while it parses), and, as each parse (sheet or slice) comes,
-finds the used range and header row and turns every row into text (`cells.RowText`): a
-damaged sheet fails at open, before anything is written. The rows are kept, as tuples, for
-the first `rows()` (or `XlsxSource.copy_text`, the loader's COPY text of them) to stream, as
-long as what is kept, every open workbook together, stays within KEEP_BYTES (an estimate,
-given back when the rows are read or the Source goes); a sheet that does not fit is dropped,
-and its `rows()` has calamine parse the file again, as does every later `rows()`. While
+**One parse a sheet.** calamine parses a whole sheet into its own memory, so a sheet whose
+XML is larger than SLICE_BYTES is parsed in slices, one after the other
+(`sheet_xml.xml_slices`). calamine parses in a thread of its own (it releases the GIL while it
+parses). Before calamine sees the file, and before it parses each sheet or slice, `bounds.py`
+checks what it would allocate (package sizes, shared strings, declared dimension, the range a
+parse spans and the text it clones): a crafted file is refused with one line at open, and
+peak memory stays bounded for any file (see `bounds.py`).
+
+*A large sheet is streamed* (`_streamed_source`): open reads, checks and scans (error cells)
+all its slices and keeps their XML (reserved against KEEP_BYTES), has calamine parse the
+first slice (and the second behind it) in the parser thread and the last one, cut small
+(TAIL_BYTES), in the opening thread, and takes the used range and header from those two
+parses, when the checks prove the other slices cannot change them (`bounds.Shape`: no column
+beyond theirs, no row after the last one's, none of the header rows). The first read
+(`rows()`, or `copy_text`, the loader's COPY text) then turns each parse into text while
+calamine parses the next slices (`_Stream`: one at a time, ahead of the one being read as
+long as what waits to be read is small, OVERLAP_BYTES and WAITING_BYTES), a column of a batch
+of rows at a time (`cells.ColumnText`), and builds the COPY text of a batch in one join. So
+the loader's COPY, the server and calamine run side by side. A slice calamine cannot parse,
+or an error cell calamine does not have where the XML has it, is then a SourceError during
+the read (the loader rolls back). A sheet whose slices cannot prove it is read as below.
+
+*Any other sheet is parsed at open*: as each parse (sheet or slice) comes, open finds the
+used range and header row and turns every row into text (`cells.RowText`): a damaged sheet
+fails at open, before anything is written. The rows are kept, as tuples, for the first
+`rows()` (or `copy_text`) to stream, as long as what is kept, every open workbook together,
+stays within KEEP_BYTES (an estimate, given back when the rows are read or the Source goes);
+a sheet that does not fit is dropped, and its `rows()` has calamine parse the file again. While
 Python reads one parse, the next slice is checked and scanned, and calamine parses it when the
-one being read is small (OVERLAP_BYTES); else only once that one is dropped. Before calamine
-sees the file, and before it parses each sheet or slice, `bounds.py` checks what it would
-allocate (package sizes, shared strings, declared dimension, the range a parse spans and the
-text it clones): a crafted file is refused with one line at open, and peak memory stays
-bounded for any file (see `bounds.py`). Those checks run at open only. `rows()` checks that
-the file is the one opened (size and mtime); a `rows()` that parses again reads it again,
-checked against what open found (the used range, no row wider than the sheet).
+one being read is small (OVERLAP_BYTES); else only once that one is dropped.
+
+Every `rows()` checks that the file is the one opened (size and mtime); a `rows()` after the
+first has calamine parse the file again, checked against what open found (the used range, no
+row wider than the sheet), without the bounds checks of open.
 """
 
 from __future__ import annotations
@@ -46,7 +62,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
+from itertools import islice, repeat
+from operator import add, itemgetter
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -54,7 +71,7 @@ import python_calamine
 
 from loaders.readers import bounds
 from loaders.readers.base import Source, SourceError
-from loaders.readers.cells import CellError, RowText
+from loaders.readers.cells import CellError, ColumnText, RowText
 from loaders.readers.header import HEADER_WINDOW, find_header
 from loaders.readers.sheet_xml import (
     ErrorCells,
@@ -78,10 +95,13 @@ from loaders.readers.workbook import (
 from loaders.readers.xls import open_xls
 
 SLICE_BYTES = 16 << 20  # sheet XML parsed by calamine at a time (see "Memory" above)
-KEEP_BYTES = 256 << 20  # text rows kept from open for rows(), every open workbook together
+KEEP_BYTES = 256 << 20  # text rows or XML kept from open for rows(), every workbook together
 KEEP_STEP = 4096  # rows converted between two reservations against KEEP_BYTES
 MEMO_BYTES = 16 << 20  # what the text of repeated values (`RowText`) may hold, a sheet
 OVERLAP_BYTES = 96 << 20  # a parse at most this large lets calamine make the next beside it
+TAIL_BYTES = 256 << 10  # the last slice of a streamed sheet, parsed at open for the last row
+WAITING_BYTES = 160 << 20  # parses of a streamed sheet made ahead of the one being read
+TO_PYTHON_CELLS = 1 << 20  # a parse of at most this many cells is read by one to_python()
 SHEET_KINDS = {"ChartSheet": "chart sheet", "DialogSheet": "dialog sheet",
                "MacroSheet": "macro sheet", "Vba": "VBA module"}  # fmt: skip
 
@@ -97,12 +117,19 @@ class XlsxSource(Source):
     `(rows, chunk)` per COPY_BATCH rows, each line `prefix` (the lineage fields, escaped),
     the row number and the cells (backslash, tab, newline and CR escaped, None as `\\N`),
     in UTF-8. It reads the rows as tuples (`_text_rows`), without the lists rows() makes;
-    when `rows` was replaced on the source (a test injecting a fault), it reads that."""
+    the first read of a streamed sheet builds its chunks from calamine's rows directly
+    (`_copy_chunks`); when `rows` was replaced on the source (a test injecting a fault), it
+    reads that."""
 
     _text_rows: Callable[[], Iterator[tuple[int, Sequence[str | None]]]] | None = None
+    _copy_chunks: Callable[[bytes], Iterator[tuple[int, bytes]] | None] | None = None
 
     def copy_text(self, prefix: bytes) -> Iterator[tuple[int, bytes]]:
         replaced = "rows" in self.__dict__ or self._text_rows is None
+        if not replaced and self._copy_chunks is not None:
+            chunks = self._copy_chunks(prefix)
+            if chunks is not None:  # the first read of a streamed sheet
+                return chunks
         rows = self.rows() if replaced else self._text_rows()  # type: ignore[misc]
         return _copy_text(rows, len(self.headers), prefix)
 
@@ -427,6 +454,13 @@ class _Kept:
         self._reserved[0] += n
         return True
 
+    def give(self, n: int) -> None:
+        """Give back `n` of what was reserved."""
+        global _kept_bytes
+        n = min(n, self._reserved[0])
+        _kept_bytes -= n
+        self._reserved[0] -= n
+
     def drop(self) -> None:
         self.parses = []
         _give_back(self._reserved)
@@ -511,6 +545,10 @@ def _sheet_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source:
     """The sheet's used range and header row, by the one pass of calamine over the sheet that
     also turns its rows into text for rows() (`_Kept`), as long as they fit in KEEP_BYTES;
     past that they are dropped and rows() has calamine parse the sheet again."""
+    if sheet.check and sheet.package.size(sheet.member) > SLICE_BYTES:
+        streamed = _streamed_source(sheet, notes, opened)
+        if streamed is not None:
+            return streamed
     path, name = sheet.path, sheet.name
     window: dict[int, list] = {}  # the first rows of the used range, typed, from column A
     kept: _Kept | None = _Kept()
@@ -693,6 +731,383 @@ def _copy_text(
             )
             chunk = text.encode()
         yield len(batch), chunk
+
+
+# --------------------------------------------------------------------------------------------
+# Streamed sheets: a large sheet parsed by calamine while its rows are read
+
+
+@dataclass
+class _Slice:
+    """One slice of a streamed sheet: its XML (until it is given to calamine), its error
+    cells, the bound on the text its parse clones, what `bounds.check_parse` proved."""
+
+    xml: bytes | None
+    errors: ErrorCells
+    text: int
+    shape: bounds.Shape | None
+
+
+class _Stream:
+    """The slices of a large sheet, checked at open, for its first read. calamine parses
+    them in order in the parser thread, one at a time, ahead of the rows being read as long
+    as what waits to be read stays small (`top_up`); the first and the last were parsed at
+    open. Their XML is reserved against KEEP_BYTES until calamine is given it."""
+
+    def __init__(self, sheet: _Sheet, kept: _Kept) -> None:
+        self.sheet, self.kept = sheet, kept
+        self.slices: list[_Slice] = []
+        self.futures: dict[int, Future] = {}  # being parsed, or queued behind a small one
+        self.parsed: dict[int, _Parse] = {}  # parsed, not read yet
+
+    def submit(self, k: int) -> None:
+        sl, sheet = self.slices[k], self.sheet
+        assert sl.xml is not None
+        data = sheet.package.wrap(sheet.member, sl.xml)
+        self.kept.give(len(sl.xml))
+        sl.xml = None
+        self.futures[k] = _parser_thread().submit(_parse_slice, sheet.path, sheet.name, data)
+
+    def small(self, k: int) -> bool:
+        """Slice k's parse will be at most OVERLAP_BYTES (by its range bound and text bound):
+        the next may be queued behind it."""
+        shape, text = self.slices[k].shape, self.slices[k].text
+        return (
+            shape is not None and shape.cells * bounds.CALAMINE_CELL_BYTES + text <= OVERLAP_BYTES
+        )
+
+    def small_tail(self, k: int) -> bool:
+        """Slice k's parse, by the exact range of its cells (`bounds.RangeScan`, in Python:
+        for the last slice, small), is at most OVERLAP_BYTES."""
+        sl = self.slices[k]
+        assert sl.xml is not None
+        if len(sl.xml) > 4 * TAIL_BYTES:
+            return False
+        scan = bounds.RangeScan()
+        scan.feed(sl.xml)
+        return scan.cells * bounds.CALAMINE_CELL_BYTES + sl.text <= OVERLAP_BYTES
+
+    def parse_here(self, k: int) -> None:
+        """Have calamine parse slice `k` in this thread (it releases the GIL while it parses),
+        beside the parser thread's parse: the last slice, small, whose range open needs."""
+        sl, sheet = self.slices[k], self.sheet
+        assert sl.xml is not None
+        data = sheet.package.wrap(sheet.member, sl.xml)
+        self.kept.give(len(sl.xml))
+        sl.xml = None
+        parse = _Parse(_parse_slice(sheet.path, sheet.name, data), sl.errors)
+        self.sheet.seen.add(parse.start, parse.end)
+        self.parsed[k] = parse
+
+    def _done(self, k: int) -> _Parse:
+        parse = _Parse(self.futures.pop(k).result(), self.slices[k].errors)
+        self.sheet.seen.add(parse.start, parse.end)
+        return parse
+
+    def top_up(self, reading: int, upto: int | None = None) -> None:
+        """Give calamine the next slice while nothing is being parsed, the parse being read
+        (`reading`, its bytes) is at most OVERLAP_BYTES and the parses waiting to be read at
+        most WAITING_BYTES together; only slices before `upto`, when given."""
+        while True:
+            for k in [k for k, f in self.futures.items() if f.done()]:
+                self.parsed[k] = self._done(k)
+            nxt = next((k for k, sl in enumerate(self.slices) if sl.xml is not None), None)
+            waiting = sum(p.bytes(self.slices[k].text) for k, p in self.parsed.items())
+            if nxt is None or self.futures or reading > OVERLAP_BYTES or waiting > WAITING_BYTES:
+                return
+            if upto is not None and nxt >= upto:
+                return
+            self.submit(nxt)
+
+    def take(self, k: int) -> _Parse:
+        if k in self.parsed:
+            return self.parsed.pop(k)
+        if k not in self.futures:
+            self.submit(k)
+        return self._done(k)
+
+    def close(self) -> None:
+        """No parse outlives the stream (nor its workbook); nothing stays reserved."""
+        wait(list(self.futures.values()))
+        self.futures.clear()
+        self.parsed.clear()
+        for sl in self.slices:
+            sl.xml = None
+        self.kept.drop()
+
+    def parses(self) -> Iterator[_Parse]:
+        try:
+            for k in range(len(self.slices)):
+                parse = self.take(k)
+                self.top_up(parse.bytes(self.slices[k].text))
+                try:
+                    yield parse
+                finally:
+                    parse.sheet = None
+                del parse
+        finally:
+            self.close()
+
+
+def _stream_slices(sheet: _Sheet) -> _Stream | None:
+    """A large sheet's slices checked (`bounds.check_parse`) and scanned for error cells as
+    `_Sheet._jobs` does, kept, and the first and the last parsed; None when the XML does
+    not fit in KEEP_BYTES or its rows have no numbers (the sheet is read as any other)."""
+    path, name, strings = sheet.path, sheet.name, sheet.strings
+    stream = _Stream(sheet, _Kept())
+    try:
+        slices = xml_slices(sheet.package.zf, sheet.member, SLICE_BYTES, TAIL_BYTES)
+        for k, xml in enumerate(slices):
+            # The rows the header is looked for in only in the first slice, and its parse.
+            shape = bounds.check_parse(path, name, xml, strings, HEADER_WINDOW if k else 0)
+            errors: ErrorCells = {}
+            errors_in(xml, errors, path, name)
+            if not stream.kept.reserve(len(xml)):
+                stream.close()
+                return None
+            stream.slices.append(_Slice(xml, errors, _text_bound(xml, strings.longest), shape))
+            del xml
+            if k == 0:
+                stream.submit(0)
+            elif k == 1 and stream.small(0):  # the second waits behind it
+                stream.submit(1)
+            else:
+                stream.top_up(0, 2)
+        if len(stream.slices) < 2:
+            stream.close()
+            return None
+        last = len(stream.slices) - 1
+        if stream.slices[last].xml is not None:
+            if stream.small_tail(last):  # here, beside the parser thread's parse
+                stream.parse_here(last)
+            else:  # after it
+                wait(list(stream.futures.values()))
+                stream.submit(last)
+        stream.parsed[0] = stream.take(0)
+        stream.parsed[last] = stream.take(last)
+        stream.top_up(0)
+    except RowsWithoutNumbers:
+        made = len(stream.slices)
+        stream.close()
+        if made:
+            raise SourceError(
+                path, f"sheet {name!r}: some rows have no row number", RESAVE
+            ) from None
+        return None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+        stream.close()
+        raise SourceError(
+            path, f"truncated or damaged workbook, sheet {name!r} ({exc})", RECOPY
+        ) from exc
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+def _streamed_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source | None:
+    """A large sheet whose used range and header its first and last parses tell for sure,
+    read by streaming its parses (`_Stream`); else None, and it is read as any other.
+    Sure means: the first parse has a cell in row 1 and one in column A (the used range
+    starts at A1), no slice names a column beyond the last of those two parses nor a row
+    below the last one's, no slice but the first a row among the first HEADER_WINDOW (the
+    header rows are the first parse's), all as `bounds.check_parse` proves it
+    (`bounds.Shape`). The rows are still read as `_rows` reads them: a parse whose rows
+    start above rows already read has those skipped."""
+    stream = _stream_slices(sheet)
+    if stream is None:
+        return None
+    path, name = sheet.path, sheet.name
+    last = len(stream.slices) - 1
+    first, tail = stream.parsed[0], stream.parsed[last]
+    shapes = [sl.shape for sl in stream.slices]
+    if (
+        first.start != (0, 0)
+        or first.end is None
+        or tail.start is None
+        or tail.end is None
+        or any(shape is None for shape in shapes)
+        or max(shape.last_col for shape in shapes if shape) > max(first.end[1], tail.end[1])
+        or max(shape.last_row for shape in shapes if shape) > tail.end[0]
+    ):
+        stream.close()
+        return None
+    ext = _Extent()
+    ext.add(first.start, first.end)
+    ext.add(tail.start, tail.end)
+    try:
+        bounds.check_extent(path, name, ext.last_row + 1, ext.width)
+        window = dict(sheet.typed_rows(first, HEADER_WINDOW))
+    except BaseException:
+        stream.close()
+        raise
+    header = find_header([window.get(r, []) for r in range(HEADER_WINDOW)], 0, 0, ext.width)
+    first_data = header.first_data
+    state: list[_Stream | None] = [stream]  # taken by the first read
+
+    def first_read() -> _Stream | None:
+        check_unchanged(path, opened)
+        stream, state[0] = state[0], None
+        return stream
+
+    def text_rows() -> Iterator[tuple[int, Sequence[str | None]]]:
+        stream = first_read()
+        if stream is None:
+            return _iter_sheet(path, name, ext, first_data, sheet.strings)
+        return _streamed_rows(stream, ext, first_data)
+
+    def copy_chunks(prefix: bytes) -> Iterator[tuple[int, bytes]] | None:
+        stream = first_read()
+        if stream is None:
+            return None
+        return _streamed_copy(stream, ext, first_data, prefix)
+
+    def rows() -> Iterator[tuple[int, list[str | None]]]:
+        return ((number, list(cells)) for number, cells in text_rows())
+
+    return XlsxSource(
+        file=path,
+        file_kind="xlsx",
+        sheet=name,
+        headers=header.cells,
+        header_row=header.row,
+        row_count_hint=ext.last_row + 1 - first_data,
+        notes=[*notes, *header.notes],
+        _rows=rows,
+        above_header=header.above,
+        _text_rows=text_rows,
+        _copy_chunks=copy_chunks,
+    )
+
+
+def _stream_batches(
+    stream: _Stream, ext: _Extent, first_data: int
+) -> Iterator[tuple[int, list[list]]]:
+    """Rows `first_data` .. the last used row of a streamed sheet, typed (blank cells "",
+    errors CellError), every row exactly the sheet's width from column A: (0-based row of
+    the first, rows) per at most COPY_BATCH rows in a row. Blank rows between parses are
+    rows of ""; a parse's rows above one already read are skipped (as `_rows` does). A
+    parse that grows the used range has it checked again (`bounds.check_extent`)."""
+    sheet = stream.sheet
+    path, name, width = sheet.path, sheet.name, ext.width
+    blank = [""] * width
+    next_row = first_data  # 0-based: the next row to yield
+    for parse in stream.parses():
+        if parse.start is None or parse.end is None or parse.sheet is None:
+            if parse.errors:
+                raise SourceError(path, f"sheet {name!r}: error cells outside the range", REPORT)
+            continue
+        (first_row, first_col), (last_row, last_col) = parse.start, parse.end
+        if last_col >= width:
+            raise SourceError(path, f"sheet {name!r}: calamine found column {last_col + 1} "
+                              f"beyond the sheet's {width}", REPORT)  # fmt: skip
+        if last_row > ext.last_row:
+            ext.add(parse.start, parse.end)
+            bounds.check_extent(path, name, ext.last_row + 1, width)
+        errors = parse.errors
+        error_rows = sorted(errors)
+        e = 0  # the next of error_rows to put back
+        left, right = [""] * first_col, [""] * (width - 1 - last_col)
+        row0 = first_row  # 0-based: the row of chunk[0]
+        for chunk in _parse_rows(parse):
+            end = row0 + len(chunk)
+            while e < len(error_rows) and error_rows[e] < end:
+                if error_rows[e] >= row0:
+                    i = error_rows[e] - row0
+                    chunk[i] = _with_errors(chunk[i], error_rows[e], first_col, errors, path, name)
+                e += 1
+            if left or right:
+                chunk = [left + raw + right for raw in chunk]
+            if row0 < next_row:
+                chunk = chunk[next_row - row0 :]
+                row0 = max(row0, next_row)
+            while next_row < row0:  # blank rows: above the used range, between parses
+                n = min(COPY_BATCH, row0 - next_row)
+                yield next_row, [blank] * n
+                next_row += n
+            if chunk:
+                yield row0, chunk
+                next_row = end
+            row0 = end
+        if row0 - 1 != last_row:
+            raise SourceError(
+                path,
+                f"sheet {name!r}: calamine gave rows up to {row0}, expected {last_row + 1}",
+                REPORT,
+            )
+
+
+def _parse_rows(parse: _Parse) -> Iterator[list[list]]:
+    """The rows of one parse's used range, from its first column, COPY_BATCH at a time: by
+    one to_python() when it has at most TO_PYTHON_CELLS cells (iter_rows() makes a row of ""
+    for every row above the range), else from iter_rows()."""
+    assert parse.sheet is not None and parse.start is not None and parse.end is not None
+    (first_row, first_col), (last_row, last_col) = parse.start, parse.end
+    if (last_row - first_row + 1) * (last_col - first_col + 1) <= TO_PYTHON_CELLS:
+        rows = parse.sheet.to_python()
+        for i in range(0, len(rows), COPY_BATCH):
+            yield rows[i : i + COPY_BATCH]
+        return
+    it = islice(parse.sheet.iter_rows(), first_row, None)
+    while chunk := list(islice(it, COPY_BATCH)):
+        yield chunk
+
+
+def _streamed_rows(
+    stream: _Stream, ext: _Extent, first_data: int
+) -> Iterator[tuple[int, Sequence[str | None]]]:
+    """The rows of a streamed sheet as text tuples, a column of a batch at a time."""
+    text = ColumnText(MEMO_BYTES)
+    columns = [itemgetter(j) for j in range(ext.width)]
+    for row0, rows in _stream_batches(stream, ext, first_data):
+        texts = [text.texts(list(map(column, rows))) for column in columns]
+        yield from zip(range(row0 + 1, row0 + 1 + len(rows)), zip(*texts, strict=True), strict=True)
+
+
+def _streamed_copy(
+    stream: _Stream, ext: _Extent, first_data: int, prefix: bytes
+) -> Iterator[tuple[int, bytes]]:
+    """The COPY text of a streamed sheet (see `XlsxSource`), a batch at a time: each column
+    converted whole (`ColumnText.fields`) and the chunk made by one join of every cell, the
+    last cell of each line carrying the line's end and the next line's prefix and number.
+    The chunk's tabs, newlines, backslashes and CRs are counted: only when there are more
+    than the lines' own (a cell holds one) is it made again, the columns holding one
+    escaped."""
+    lead = prefix.decode()
+    text = ColumnText(MEMO_BYTES)
+    width = ext.width
+    columns = [itemgetter(j) for j in range(width)]
+    joint = "\n" + lead  # a line's end and the next line's prefix
+    own = lead.count("\t") + width + 1 + lead.count("\\")  # a line's separators and escapes
+    specials = bytes.maketrans(b"", b"")
+    for row0, rows in _stream_batches(stream, ext, first_data):
+        k = len(rows)
+        numbers = list(map(str, range(row0 + 1, row0 + 1 + k)))
+        fields: list[str] = [""] * (k * width)
+        nulls = 0
+        for j, column in enumerate(columns):
+            cells, n = text.fields(list(map(column, rows)))
+            nulls += n
+            fields[j::width] = _line_ends(cells, joint, numbers) if j == width - 1 else cells
+        chunk = (lead + numbers[0] + "\t" + "\t".join(fields)).encode()
+        if len(chunk) - len(chunk.translate(specials, b"\t\n\\\r")) != own * k + nulls:
+            for j, column in enumerate(columns):  # escape the columns with a cell needing it
+                texts = text.texts(list(map(column, rows)))
+                if any(ch in "".join(filter(None, texts)) for ch in "\\\t\n\r"):  # type: ignore[arg-type]
+                    cells = [NULL if t is None else _copy_field(t) for t in texts]
+                    fields[j::width] = (
+                        _line_ends(cells, joint, numbers) if j == width - 1 else cells
+                    )
+            chunk = (lead + numbers[0] + "\t" + "\t".join(fields)).encode()
+        yield k, chunk
+
+
+def _line_ends(cells: list[str], joint: str, numbers: list[str]) -> list[str]:
+    """The last cells of a batch's lines, each followed by the line's end, and but for the
+    last by the next line's prefix and number (`joint` + number)."""
+    ends = list(map(add, map(add, cells, repeat(joint)), islice(numbers, 1, None)))
+    ends.append(cells[-1] + "\n")
+    return ends
 
 
 def _iter_sheet(

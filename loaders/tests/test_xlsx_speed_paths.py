@@ -159,3 +159,146 @@ def test_copy_text_reads_a_replaced_rows(tmp_path: Path) -> None:
     s.rows = lambda: iter([(5, ["x"] + [None] * (len(s.headers) - 1))])
     chunks = list(s.copy_text(b"p\t"))
     assert chunks == [(1, ("p\t" + _copy_line(5, ["x"] + [None] * (len(s.headers) - 1))).encode())]
+
+
+def _read_whole(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple]:
+    """What the reader gives with every sheet parsed at open (no streaming)."""
+    with monkeypatch.context() as m:
+        m.setattr(xlsx, "_streamed_source", lambda *args: None)
+        return _read(path)
+
+
+def _streamed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the sheets open streams from here on."""
+    names: list[str] = []
+    real = xlsx._streamed_source
+
+    def spy(sheet, notes, opened):
+        source = real(sheet, notes, opened)
+        if source is not None:
+            names.append(sheet.name)
+        return source
+
+    monkeypatch.setattr(xlsx, "_streamed_source", spy)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("tail", "prefix"),
+    [(xlsx.TAIL_BYTES, ""), (1500, "7\tbook.xlsx\tab\\\\c\tsheet\t"), (1, "")],
+)
+def test_streamed_sheets_read_what_whole_parses_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: int, prefix: str
+) -> None:
+    """A sheet over SLICE_BYTES is parsed while it is read: its header, hint, rows and COPY
+    text are those of the sheet parsed whole at open, the last slice cut small or not, and
+    what it reserved is given back once read."""
+    monkeypatch.setattr(xlsx, "SLICE_BYTES", 3000)
+    monkeypatch.setattr(xlsx, "TAIL_BYTES", tail)
+    path, _ = _workbook(tmp_path / "book.xlsx")
+    whole = _read_whole(path, monkeypatch)
+    streamed = _streamed(monkeypatch)
+    gc.collect()
+    before = xlsx._kept_bytes
+    assert _read(path) == whole
+    assert streamed == ["history"]
+    for s in open_file(path):
+        chunks = list(s.copy_text(prefix.encode()))
+        rows = whole[s.sheet][-1]
+        assert sum(n for n, _ in chunks) == len(rows)
+        text = b"".join(chunk for _, chunk in chunks).decode()
+        assert text == "".join(prefix + _copy_line(n, cells) for n, cells in rows)
+        assert list(s.rows()) == rows  # read again: a new parse of the file
+    del s
+    gc.collect()
+    assert xlsx._kept_bytes == before
+
+
+def _history_xml(rows: list[str]) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns='
+        '"http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        + "".join(rows)
+        + "</sheetData></worksheet>"
+    )
+
+
+def _row(r: int, *cells: tuple[str, str]) -> str:
+    return f'<row r="{r}">' + "".join(f'<c r="{c}{r}"><v>{v}</v></c>' for c, v in cells) + "</row>"
+
+
+@pytest.mark.parametrize(
+    ("late", "streamed"),
+    [
+        ([_row(5, ("A", "9"), ("B", "9"))], False),  # a header-window row in a later slice
+        ([_row(3000, ("A", "1"), ("G", "2"))], False),  # a column beyond the first and last
+        ([_row(2, ("A", "1")), _row(3000, ("B", "1"))], False),  # a row beyond the last
+        ([_row(30, ("A", "1"), ("B", "x"))], True),  # out of order, but no further: streamed
+        ([], True),
+    ],
+)
+def test_sheets_the_slices_cannot_tell_are_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late: list[str], streamed: bool
+) -> None:
+    """Where the first and last slices cannot tell the used range and the header for sure,
+    the sheet is read as before: parsed whole at open; where they can, what streaming it
+    reads is the same (a row out of order included)."""
+    from loaders.tests.test_reader_bounds import write_workbook
+
+    rows = [_row(1, ("A", "1"), ("B", "2"))] + [
+        _row(r, ("A", str(r)), ("B", "1.5")) for r in range(20, 400)
+    ]
+    rows[200:200] = late
+    monkeypatch.setattr(xlsx, "SLICE_BYTES", 3000)
+    monkeypatch.setattr(xlsx, "TAIL_BYTES", 500)
+    path = write_workbook(tmp_path / "late.xlsx", _history_xml(rows))
+    whole = _read_whole(path, monkeypatch)
+    names = _streamed(monkeypatch)
+    assert _read(path) == whole
+    assert names == (["Sheet1"] if streamed else [])
+
+
+def test_a_slice_failing_mid_read_is_one_source_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slice calamine cannot parse is found while the rows are read (the loader's COPY
+    then rolls back): one SourceError, and nothing stays reserved."""
+    monkeypatch.setattr(xlsx, "SLICE_BYTES", 3000)
+    path, _ = _workbook(tmp_path / "book.xlsx")
+    real, calls = xlsx._parse_slice, []
+
+    def failing(path, name, data):
+        calls.append(name)
+        if len(calls) == 4:
+            raise SourceError(path, f"cannot read sheet {name!r} (broken)", "resave it")
+        return real(path, name, data)
+
+    monkeypatch.setattr(xlsx, "_parse_slice", failing)
+    gc.collect()
+    before = xlsx._kept_bytes
+    sources = open_file(path)
+    history = sources[0]
+    assert isinstance(history, xlsx.XlsxSource)
+    with pytest.raises(SourceError, match="broken"):
+        list(history.copy_text(b"p\t"))
+    del sources, history
+    gc.collect()
+    assert xlsx._kept_bytes == before
+
+
+@pytest.mark.parametrize("overlap", [xlsx.OVERLAP_BYTES, 0])
+def test_a_sheet_of_two_slices_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overlap: int
+) -> None:
+    """Two slices, the last parsed by the parser thread (queued behind the first, small) or
+    at open in the opening thread (the first may be large)."""
+    import zipfile
+
+    path, _ = _workbook(tmp_path / "book.xlsx")
+    with zipfile.ZipFile(path) as zf:
+        size = zf.getinfo(xlsx.Package(zf).members["history"]).file_size
+    monkeypatch.setattr(xlsx, "SLICE_BYTES", size * 2 // 3)
+    monkeypatch.setattr(xlsx, "OVERLAP_BYTES", overlap)
+    whole = _read_whole(path, monkeypatch)
+    names = _streamed(monkeypatch)
+    assert _read(path) == whole and names == ["history"]
