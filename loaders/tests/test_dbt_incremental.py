@@ -95,7 +95,8 @@ def increment(pg, tmp_path_factory):
             app_before = versions(conninfo, "staging.stg_legacy_app__deliveries")
             classified_before = versions(conninfo, "intermediate.int_delivery_rows_classified")
             assert main(["load", str(extra)]) == 0
-        second = run_dbt(["build"], run_env)
+        # the daily build (selectors.yml), as a daily job runs it
+        second = run_dbt(["build", "--selector", "daily"], run_env)
         expected = json.loads((extra / "expected-increment.json").read_text(encoding="utf-8"))
         yield {
             "conninfo": conninfo,
@@ -117,6 +118,40 @@ def test_incremental_build_passes(increment):
     assert "ERROR=0" in build.stdout
     # the marts ran as incremental models, not rebuilt
     assert "incremental model marts.deliveries" in build.stdout
+
+
+def test_daily_selector_leaves_out_no_data_test_on_a_model(increment):
+    """The daily selector builds every model and runs every data test that reads one (a
+    test on a model and a seed included); only the seeds, the tests of seeds alone and the
+    unit tests are left out."""
+    env = increment["env"]
+    listed = {}
+    for args in (["ls"], ["ls", "--selector", "daily"]):
+        done = run_dbt([*args, "--output", "json", "--output-keys", "unique_id depends_on"], env)
+        assert done.returncode == 0, done.stdout[-3000:]
+        nodes = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        listed[args[-1]] = {n["unique_id"]: n.get("depends_on", {}).get("nodes", []) for n in nodes}
+    every, daily = listed["ls"], listed["daily"]
+    assert set(daily) <= set(every)
+    left_out = set(every) - set(daily)
+    kinds = {node.split(".")[0] for node in left_out}
+    assert kinds <= {"seed", "unit_test", "test", "source"}, sorted(left_out)
+    assert {n for n in left_out if n.startswith("seed.")} == {
+        n for n in every if n.startswith("seed.")
+    }
+    for node in left_out:
+        if node.startswith("test."):
+            parents = every[node]
+            assert parents and all(p.startswith("seed.") for p in parents), (node, parents)
+    assert any(n.startswith("test.") for n in left_out)  # the seeds' own tests
+    models = {n for n in every if n.startswith("model.")}
+    assert models <= set(daily)
+    model_tests = {
+        n
+        for n, parents in every.items()
+        if n.startswith("test.") and any(p.startswith("model.") for p in parents)
+    }
+    assert model_tests <= set(daily)
 
 
 def test_increment_figures_equal_its_ground_truth(increment):

@@ -56,19 +56,24 @@ master_accounted as (
 
 ),
 
+app_customers as (
+
+    select distinct app_client_id from customers
+    where app_client_id is not null
+
+),
+
 app_rows as (
 
     select
         app.source_file,
         app.source_table as source_sheet,
         count(*) as source_rows,
-        count(*) filter (
-            where exists (
-                select 1 from customers
-                where customers.app_client_id = app.app_client_id
-            )
-        ) as customers
+        count(app_customers.app_client_id) as customers
     from {{ ref('stg_legacy_app__clients') }} as app
+    -- a join, not an exists() per row: that scanned the customers once for every app client
+    left join app_customers
+        on app.app_client_id = app_customers.app_client_id
     group by app.source_file, app.source_table
 
 ),

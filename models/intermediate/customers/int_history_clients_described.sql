@@ -49,42 +49,63 @@ outside_master as (
 
 ),
 
-lineaged as (
+-- the rank (recency) of the latest row that has each detail, beside every row's: the
+-- rows of a client are already in recency order, so this takes no second sort
+ranked as (
+
+    select
+        *,
+        coalesce(min(recency) filter (where invoice_title is not null) over by_client, 1)
+            as invoice_title_recency,
+        coalesce(min(recency) filter (where short_name is not null) over by_client, 1)
+            as short_name_recency,
+        coalesce(min(recency) filter (where address is not null) over by_client, 1)
+            as address_recency,
+        count(*) over by_client as history_rows,
+        min(delivery_date) over by_client as first_delivery_date,
+        max(delivery_date) over by_client as last_delivery_date
+    from outside_master
+    window by_client as (partition by client_code)
+
+),
+
+-- the rows a client's details and lineage come from: at most four a client
+kept as (
 
     select
         *,
         jsonb_build_object(
             'file', source_file, 'sheet', source_sheet, 'row', source_row
         ) as row_lineage
-    from outside_master
+    from ranked
+    where recency in (1, invoice_title_recency, short_name_recency, address_recency)
 
 ),
 
--- each detail from the latest row that has it (a blank sorts after every value)
+-- each detail from the latest row that has it (a client none of whose rows has a detail
+-- takes its latest row's, NULL)
 latest_details as (
 
     select
         client_code,
-        recency,
-        source_file,
-        source_sheet,
-        source_row,
-        first_value(invoice_title) over by_invoice_title as invoice_title,
-        first_value(row_lineage) over by_invoice_title as invoice_title_lineage,
-        first_value(short_name) over by_short_name as short_name,
-        first_value(row_lineage) over by_short_name as short_name_lineage,
-        first_value(address) over by_address as address,
-        first_value(address_raw) over by_address as address_raw,
-        first_value(row_lineage) over by_address as address_lineage,
-        count(*) over by_client as history_rows,
-        min(delivery_date) over by_client as first_delivery_date,
-        max(delivery_date) over by_client as last_delivery_date
-    from lineaged
-    window
-        by_client as (partition by client_code),
-        by_invoice_title as (partition by client_code order by invoice_title is null, recency),
-        by_short_name as (partition by client_code order by short_name is null, recency),
-        by_address as (partition by client_code order by address is null, recency)
+        min(history_rows) as history_rows,
+        min(first_delivery_date) as first_delivery_date,
+        min(last_delivery_date) as last_delivery_date,
+        min(source_file) filter (where recency = 1) as source_file,
+        min(source_sheet) filter (where recency = 1) as source_sheet,
+        min(source_row) filter (where recency = 1) as source_row,
+        min(invoice_title) filter (where recency = invoice_title_recency) as invoice_title,
+        min(short_name) filter (where recency = short_name_recency) as short_name,
+        min(address) filter (where recency = address_recency) as address,
+        min(address_raw) filter (where recency = address_recency) as address_raw,
+        (array_agg(row_lineage) filter (where recency = invoice_title_recency))[1]
+            as invoice_title_lineage,
+        (array_agg(row_lineage) filter (where recency = short_name_recency))[1]
+            as short_name_lineage,
+        (array_agg(row_lineage) filter (where recency = address_recency))[1]
+            as address_lineage
+    from kept
+    group by client_code
 
 ),
 
@@ -108,8 +129,6 @@ described as (
             '地址', case when address is not null then address_lineage end
         )) as details_lineage
     from latest_details
-    -- the latest row carries the customer's lineage
-    where recency = 1
 
 )
 
