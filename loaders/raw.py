@@ -483,11 +483,11 @@ def _nul_error(f: PlannedFile, s: Source, row_number: int, position: int) -> Sou
     )
 
 
-def _nul_in_chunk(f: PlannedFile, s: Source, chunk: bytes, prefix: bytes, at: int) -> SourceError:
+def _nul_in_chunk(f: PlannedFile, s: Source, chunk: bytes, at: int) -> SourceError:
     """The NUL character at `at` of a COPY text chunk, named by its line's row number (the
-    field after the lineage prefix) and cell position (tabs only separate fields)."""
+    line's first field) and cell position (tabs only separate fields)."""
     start = chunk.rfind(b"\n", 0, at) + 1
-    fields = chunk[start + len(prefix) : at].split(b"\t")
+    fields = chunk[start:at].split(b"\t")
     return _nul_error(f, s, int(fields[0]), len(fields) - 1)
 
 
@@ -500,6 +500,24 @@ class _CopyEndIgnored(logging.Filter):
 
 
 _COPY_END_IGNORED = _CopyEndIgnored()
+
+
+def _lineage_defaults(
+    conn: psycopg.Connection, ident: sql.Identifier, lineage: tuple | None
+) -> None:
+    """Set the shared lineage columns' defaults (load id, file, SHA-256, sheet: all of
+    LINEAGE_COLUMNS but the last, _source_row) to `lineage`, or with None drop them."""
+    constant = LINEAGE_COLUMNS[:-1]
+    if lineage is None:
+        changes = (
+            sql.SQL("alter column {} drop default").format(sql.Identifier(c)) for c in constant
+        )
+    else:
+        changes = (
+            sql.SQL("alter column {} set default {}").format(sql.Identifier(c), sql.Literal(v))
+            for c, v in zip(constant, lineage, strict=True)
+        )
+    conn.execute(sql.SQL("alter table {} {}").format(ident, sql.SQL(", ").join(changes)))
 
 
 def _load_source(
@@ -515,23 +533,10 @@ def _load_source(
     result.columns, result.header_row = len(columns), s.header_row
     started = time.perf_counter()
     _prepare_table(conn, result.table, columns)
-    # The lineage that is the same on every row of the source (load, file, hash, sheet) is
-    # given as the columns' defaults for this transaction only, not sent on every row: COPY
-    # carries the row number and the cells. FREEZE: the table was emptied by TRUNCATE in this
-    # transaction, so its rows are written frozen, and its first reader (dbt) does not
-    # rewrite every page to set hint bits.
-    lineage = (load_id, f.path.name, f.sha256, s.sheet)
-    constant = LINEAGE_COLUMNS[:-1]  # the last, _source_row, is per row
+    # The lineage every row shares is the columns' default during the COPY (see the module
+    # docstring, "COPY carries only what varies"); FREEZE, as TRUNCATE emptied the table.
     ident = sql.Identifier(SCHEMA, result.table)
-    conn.execute(
-        sql.SQL("alter table {} {}").format(
-            ident,
-            sql.SQL(", ").join(
-                sql.SQL("alter column {} set default {}").format(sql.Identifier(c), sql.Literal(v))
-                for c, v in zip(constant, lineage, strict=True)
-            ),
-        )
-    )
+    _lineage_defaults(conn, ident, (load_id, f.path.name, f.sha256, s.sheet))
     copy_sql = sql.SQL("copy {} ({}) from stdin (freeze)").format(
         ident,
         sql.SQL(", ").join(sql.Identifier(c) for c in (LINEAGE_COLUMNS[-1], *columns)),
@@ -549,10 +554,9 @@ def _load_source(
         with conn.cursor() as cur:
             with cur.copy(copy_sql) as copy:
                 if copy_text is not None:
-                    prefix = b""
-                    for rows, chunk in copy_text(prefix):
+                    for rows, chunk in copy_text(b""):
                         if (at := chunk.find(b"\x00")) >= 0:
-                            raise _nul_in_chunk(f, s, chunk, prefix, at)
+                            raise _nul_in_chunk(f, s, chunk, at)
                         copy.write(chunk)
                         n += rows
                         if progress:
@@ -574,14 +578,7 @@ def _load_source(
     result.rows_read = result.rows_written = n
     if written != n:  # cannot happen: the table was emptied in this transaction
         raise RuntimeError(f"{result.table}: read {n} rows but the table holds {written}")
-    conn.execute(
-        sql.SQL("alter table {} {}").format(
-            ident,
-            sql.SQL(", ").join(
-                sql.SQL("alter column {} drop default").format(sql.Identifier(c)) for c in constant
-            ),
-        )
-    )
+    _lineage_defaults(conn, ident, None)
     conn.execute("delete from raw._columns where table_name = %s", (result.table,))
     with conn.cursor() as cur:
         cur.executemany(
