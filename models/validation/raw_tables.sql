@@ -15,8 +15,9 @@ matched as (
 
 ),
 
--- rows each staging model read, per file and sheet
-staged as (
+-- rows each staging model read, per file and sheet (materialized: counted once, not again
+-- for each raw table the join looks it up for, 0.65 s at full scale)
+staged as materialized (
 
     select
         'stg_client_workbook__clients' as staging_model,

@@ -32,7 +32,8 @@ read_rows as (
 
 ),
 
-outcomes as (
+-- materialized: counted once, not again for each raw table the join looks it up for
+outcomes as materialized (
 
     -- a master row or an app client of its own is a customer (a customer the delivery
     -- history describes is no row of its own: its rows are deliveries)
