@@ -14,6 +14,8 @@ peak RSS of that process and its children from wait4), into a fresh database
   (f) `dbt build --selector daily` after it: incremental, only the client-days the increment
       touches
   (g) `dbt build --full-refresh`: every table rebuilt from scratch, increment included
+  (h) `dbt ls --selector daily`: dbt's own start-up, parse and selection, no query (the
+      floor under any dbt command)
 
 Rows: for a load, the raw rows it wrote; for a dbt build, the rows it wrote into the three
 incremental delivery marts (deliveries, delivery_items, delivery_sources).
@@ -172,6 +174,8 @@ def main() -> None:
         step, incremental = dbt_build("(f) dbt build --selector daily: increment", daily, env)
         steps.append(step)
         steps.append(dbt_build("(g) dbt build --full-refresh", [*dbt, "--full-refresh"], env)[0])
+        ls = [str(BIN / "dbt"), "ls", "--project-dir", str(ROOT), "--selector", "daily", "-q"]
+        steps.append(run("(h) dbt ls --selector daily: dbt's start-up", ls, env)[0])
         verify = subprocess.run(
             [str(BIN / "luckygas"), "verify", str(increment / "expected-increment.json")],
             env=env,
@@ -225,6 +229,14 @@ def main() -> None:
     print(
         f"daily build / full refresh (f)/(g) = {ratio:.2f}"
         f" (target <= {TARGET_INCREMENTAL_RATIO}): {'met' if ratio <= TARGET_INCREMENTAL_RATIO else 'NOT met'}"
+    )
+    kinds: dict[str, list[float]] = {}
+    for r in incremental:
+        kinds.setdefault(r["unique_id"].split(".")[0], []).append(r["execution_time"])
+    print(
+        f"where (f) goes: dbt's start-up, parse and selection (h) {by['(h)'].seconds:.1f} s;"
+        " node time (summed over the threads): "
+        + ", ".join(f"{len(v)} {k}s {sum(v):.1f} s" for k, v in sorted(kinds.items()))
     )
     print(
         f"final: {deliveries:,} deliveries, {items:,} items, {sources:,} source rows in the bridge"
