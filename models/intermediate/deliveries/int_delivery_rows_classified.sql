@@ -263,29 +263,32 @@ described as (
 
 -- The rules below are window functions over the rows that are not quarantined, never
 -- self-joins: PostgreSQL cannot estimate joins between CTEs, and a nested loop over
--- 500k rows would take hours.
+-- 500k rows would take hours. Rows quarantined already pass in partitions of their own
+-- (is_candidate): no rule sees them, and no union and final sort is needed.
 candidates as (
 
     select
         *,
-        layout = 'history_daily' as is_daily
+        layout = 'history_daily' as is_daily,
+        identity_reason is null as is_candidate
     from described
-    where identity_reason is null
 
 ),
 
 -- rules 2 and 3: history rows of the same content are one delivery; a daily row joins the
--- day's first transaction delivery
+-- day's first transaction delivery. One sort for all: day_order spans the day (the same
+-- first_value), and app_delivery_id (NULL in history) orders the app rows for rule 4.
 copies as (
 
     select
         *,
-        bool_or(source_system = 'history' and not is_daily) over same_day
+        bool_or(source_system = 'history' and not is_daily) over day_order
             as day_has_transaction,
         dense_rank() over (
-            partition by source_system, client_code, delivery_date
-            order by is_daily, delivery_time nulls last, content_hash
+            partition by is_candidate, source_system, client_code, delivery_date
+            order by is_daily, delivery_time nulls last, app_delivery_id, content_hash
         ) as content_rank,
+        row_number() over day_order as nth_of_day,
         row_number() over same_content as nth_copy,
         first_value(source_file) over same_content as first_source_file,
         first_value(source_sheet) over same_content as first_source_sheet,
@@ -295,16 +298,16 @@ copies as (
         first_value(source_row) over day_order as day_first_source_row
     from candidates
     window
-        same_day as (partition by source_system, client_code, delivery_date),
         same_content as (
-            partition by source_system, client_code, delivery_date, content_hash
+            partition by is_candidate, source_system, client_code, delivery_date, content_hash
             order by source_file, source_sheet, source_row
         ),
         day_order as (
-            partition by source_system, client_code, delivery_date
+            partition by is_candidate, source_system, client_code, delivery_date
             order by
-                is_daily, delivery_time nulls last, content_hash,
+                is_daily, delivery_time nulls last, app_delivery_id, content_hash,
                 source_file, source_sheet, source_row
+            rows between unbounded preceding and unbounded following
         )
 
 ),
@@ -315,19 +318,19 @@ numbered as (
     select
         *,
         case
+            when not is_candidate then null
             when source_system = 'history' and is_daily and day_has_transaction then 1
             when source_system = 'history' then content_rank
         end as history_ordinal,
-        source_system = 'history'
+        is_candidate
+        and source_system = 'history'
         and nth_copy = 1
         and not (is_daily and day_has_transaction) as is_history_primary,
         case
+            when not is_candidate then null
             when source_system = 'history' and is_daily and day_has_transaction then 1
             when source_system = 'history' then content_rank
-            else row_number() over (
-                partition by client_code, delivery_date, source_system
-                order by delivery_time nulls last, app_delivery_id
-            )
+            else nth_of_day
         end as pair_number
     from copies
 
@@ -338,9 +341,8 @@ paired as (
 
     select
         *,
-        max(history_ordinal) over (
-            partition by client_code, delivery_date
-        ) as history_deliveries,
+        max(history_ordinal) over same_day as history_deliveries,
+        max(load_id) over same_day as day_last_load_id,
         max(source_file) filter (where is_history_primary) over same_pair
             as paired_source_file,
         max(source_sheet) filter (where is_history_primary) over same_pair
@@ -350,7 +352,9 @@ paired as (
         bool_or(items_recorded) filter (where is_history_primary) over same_pair
             as paired_has_items
     from numbered
-    window same_pair as (partition by client_code, delivery_date, pair_number)
+    window
+        same_day as (partition by client_code, delivery_date),
+        same_pair as (partition by client_code, delivery_date, pair_number)
 
 ),
 
@@ -361,6 +365,7 @@ settled as (
     select
         *,
         case
+            when not is_candidate then identity_reason
             when source_system = 'app' and paired_source_row is null then content_reason
         end as quarantine_reason
     from paired
@@ -459,7 +464,14 @@ decided as (
                 )
             ),
             false
-        ) as items_from_row
+        ) as items_from_row,
+        -- the newest load holding a row of this client and day: the marts' watermark (a
+        -- row without a client or a day is of no day: its own load)
+        case
+            when settled.client_code is null or settled.delivery_date is null
+                then settled.load_id
+            else settled.day_last_load_id
+        end as last_load_id
     from settled
     left join app_only
         on
@@ -468,37 +480,25 @@ decided as (
             and settled.source_sheet = app_only.source_sheet
             and settled.source_row = app_only.source_row
 
-    union all
-
-    select
-        {{ delivery_row_columns() }},
-        identity_reason as quarantine_reason,
-        'quarantined' as source_role,
-        null::text as merge_rule,
-        null::bigint as ordinal,
-        null::text as primary_source_file,
-        null::text as primary_source_sheet,
-        null::integer as primary_source_row,
-        false as items_from_row
-    from described
-    where identity_reason is not null
-
 ),
 
 keyed as (
 
     select
-        *,
+        {{ delivery_row_columns() }},
+        quarantine_reason,
+        source_role,
+        merge_rule,
+        ordinal,
+        primary_source_file,
+        primary_source_sheet,
+        primary_source_row,
+        items_from_row,
         case
             when ordinal is not null
                 then md5(client_code || '|' || delivery_date::text || '|' || ordinal::text)
         end as delivery_key,
-        -- the newest load holding a row of this client and day: the marts' watermark (a
-        -- row without a client or a day is of no day: its own load)
-        case
-            when client_code is null or delivery_date is null then load_id
-            else max(load_id) over (partition by client_code, delivery_date)
-        end as last_load_id
+        last_load_id
     from decided
 
 )

@@ -49,7 +49,7 @@
 
 with
 
-unioned as (
+unioned as not materialized (
 
     {% for table in to_stage -%}
     {%- set cols = table.columns -%}
@@ -101,6 +101,32 @@ unioned as (
 
 ),
 
+-- Each date text parsed once: a sheet repeats a few thousand dates over its 350k rows, and
+-- the parse (a scalar subquery of seven materialized CTEs) costs far more than the join.
+-- NULL is no key of the join: a row without a date text is parsed in typed (it is empty).
+date_outcomes as (
+
+    select
+        date_text,
+        {{ taiwan_date_outcome('date_text', earliest, latest) }} as delivery_date_outcome
+    from (
+        select distinct delivery_date_raw as date_text
+        from unioned
+        where delivery_date_raw is not null
+    ) as date_texts
+
+),
+
+dated as (
+
+    select
+        unioned.*,
+        date_outcomes.delivery_date_outcome as parsed_date_outcome
+    from unioned
+    left join date_outcomes on unioned.delivery_date_raw = date_outcomes.date_text
+
+),
+
 typed as materialized (
 
     select
@@ -122,7 +148,10 @@ typed as materialized (
 
         -- when and by whom: 最後十次日期 (history_daily) or 交易日期 (ROC or Gregorian, any
         -- of the forms seen), 交易時間, 業務員
-        {{ taiwan_date_outcome('delivery_date_raw', earliest, latest) }} as delivery_date_outcome,
+        coalesce(
+            parsed_date_outcome,
+            {{ taiwan_date_outcome('delivery_date_raw', earliest, latest) }}
+        ) as delivery_date_outcome,
         delivery_date_raw,
         case
             when
@@ -148,7 +177,7 @@ typed as materialized (
         -- sheet saw it (not a fact of this delivery; kept for lineage)
         last_dates_raw
 
-    from unioned
+    from dated
 
 ),
 

@@ -27,7 +27,7 @@
 
 with
 
-source as (
+source as not materialized (
 
     {%- if staged_already %}
     -- this load of the app's table is staged already
@@ -36,6 +36,22 @@ source as (
     {%- else %}
         {{ source_or_empty('legacy_app', 'deliveries') }}
     {%- endif %}
+
+),
+
+-- Each date text parsed once: the app repeats a few thousand dates over its 180k rows, and
+-- the parse (a scalar subquery of seven materialized CTEs) costs far more than the join.
+-- NULL is no key of the join: a row without a date is parsed in typed (it is empty).
+date_outcomes as (
+
+    select
+        date_text,
+        {{ taiwan_date_outcome('date_text', earliest, latest) }} as delivery_date_outcome
+    from (
+        select distinct scheduled_date as date_text
+        from source
+        where scheduled_date is not null
+    ) as date_texts
 
 ),
 
@@ -54,8 +70,10 @@ typed as materialized (
         source.client_id as app_client_id_raw,
 
         -- when: scheduled_date (ISO), the time it was delivered (or the slot's start)
-        {{ taiwan_date_outcome('source.scheduled_date', earliest, latest) }}
-            as delivery_date_outcome,
+        coalesce(
+            date_outcomes.delivery_date_outcome,
+            {{ taiwan_date_outcome('source.scheduled_date', earliest, latest) }}
+        ) as delivery_date_outcome,
         source.scheduled_date as delivery_date_raw,
         coalesce(
             case
@@ -99,6 +117,7 @@ typed as materialized (
         {{ clean_text('source.notes') }} as notes
 
     from source
+    left join date_outcomes on source.scheduled_date = date_outcomes.date_text
 
 ),
 
