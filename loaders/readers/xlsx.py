@@ -72,7 +72,7 @@ import python_calamine
 from loaders.readers import bounds
 from loaders.readers.base import Source, SourceError
 from loaders.readers.cells import CellError, ColumnText, RowText
-from loaders.readers.header import HEADER_WINDOW, find_header
+from loaders.readers.header import HEADER_WINDOW, Header, find_header
 from loaders.readers.sheet_xml import (
     ErrorCells,
     Package,
@@ -577,6 +577,20 @@ def _sheet_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source:
     def text_rows() -> Iterator[tuple[int, Sequence[str | None]]]:
         return _rows(sheet, ext, first_data, opened, state)
 
+    return _xlsx_source(path, name, header, notes, ext.last_row + 1 - first_data, text_rows)
+
+
+def _xlsx_source(
+    path: Path,
+    name: str,
+    header: Header,
+    notes: list[str],
+    data_rows: int,
+    text_rows: Callable[[], Iterator[tuple[int, Sequence[str | None]]]],
+    copy_chunks: Callable[[bytes], Iterator[tuple[int, bytes]] | None] | None = None,
+) -> XlsxSource:
+    """The Source of a sheet whose header was found: rows() as lists of `text_rows`."""
+
     def rows() -> Iterator[tuple[int, list[str | None]]]:
         return ((number, list(cells)) for number, cells in text_rows())
 
@@ -586,11 +600,12 @@ def _sheet_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source:
         sheet=name,
         headers=header.cells,
         header_row=header.row,
-        row_count_hint=ext.last_row + 1 - first_data,
+        row_count_hint=data_rows,
         notes=[*notes, *header.notes],
         _rows=rows,
         above_header=header.above,
         _text_rows=text_rows,
+        _copy_chunks=copy_chunks,
     )
 
 
@@ -962,21 +977,8 @@ def _streamed_source(sheet: _Sheet, notes: list[str], opened: Stamp) -> Source |
             return None
         return _streamed_copy(stream, ext, first_data, prefix)
 
-    def rows() -> Iterator[tuple[int, list[str | None]]]:
-        return ((number, list(cells)) for number, cells in text_rows())
-
-    return XlsxSource(
-        file=path,
-        file_kind="xlsx",
-        sheet=name,
-        headers=header.cells,
-        header_row=header.row,
-        row_count_hint=ext.last_row + 1 - first_data,
-        notes=[*notes, *header.notes],
-        _rows=rows,
-        above_header=header.above,
-        _text_rows=text_rows,
-        _copy_chunks=copy_chunks,
+    return _xlsx_source(
+        path, name, header, notes, ext.last_row + 1 - first_data, text_rows, copy_chunks
     )
 
 
