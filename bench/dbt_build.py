@@ -194,7 +194,7 @@ def main() -> None:
             print(f"kept: database {db} (PGDATABASE={db}), files in {work}")
         else:
             with psycopg.connect(server.conninfo, autocommit=True) as admin:
-                admin.execute(f'drop database if exists "{db}" with (force)')
+                connection.drop_database(admin, db)
             shutil.rmtree(work, ignore_errors=True)
 
     print()

@@ -81,7 +81,7 @@ def main() -> None:
 
     target = connection.resolve()
     with psycopg.connect(target.conninfo, autocommit=True) as admin:
-        admin.execute(f"drop database if exists {DB} with (force)")
+        connection.drop_database(admin, DB)
         admin.execute(f"create database {DB}")
     env = {**os.environ, **target.env, "PGDATABASE": DB}
     env.pop("LUCKYGAS_DSN", None)
@@ -182,7 +182,7 @@ def main() -> None:
         print("    pgloader is not installed and could not be installed: (e) skipped")
     else:
         with psycopg.connect(target.conninfo, autocommit=True) as admin:
-            admin.execute("drop database if exists luckygas_bench_pgloader with (force)")
+            connection.drop_database(admin, "luckygas_bench_pgloader")
             admin.execute("create database luckygas_bench_pgloader")
         host, port = env.get("PGHOST", "127.0.0.1"), env.get("PGPORT", "5432")
         user = env.get("PGUSER", "postgres")

@@ -114,7 +114,7 @@ def main() -> int:
             print(f"kept: database {db}, files in {work}")
         else:
             with connection.connect(server, autocommit=True) as admin:
-                admin.execute(f'drop database if exists "{db}" with (force)')
+                connection.drop_database(admin, db)
             shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
 

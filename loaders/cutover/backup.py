@@ -168,9 +168,7 @@ def verify(target: connection.Target, backup: Backup, *, scratch: bool, major: i
             with psycopg.connect(make_conninfo(target.conninfo, dbname=name)) as conn:
                 restored = table_counts(conn, sorted({k.split(".")[0] for k in counts}))
         finally:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-            )
+            connection.drop_database(admin, name)
     if restored != counts:
         diff = sorted(k for k in set(counts) | set(restored) if counts.get(k) != restored.get(k))
         raise UserError(f"backup {path} restored with other row counts: {', '.join(diff)}")

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 from loaders import connection
 from loaders.cutover import children, swap
@@ -95,9 +94,7 @@ def drop_scratch_databases(conn: psycopg.Connection) -> list[str]:
         ).fetchall()
     ]
     for name in names:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
-        )
+        connection.drop_database(conn, name)
     return names
 
 

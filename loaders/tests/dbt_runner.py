@@ -18,6 +18,8 @@ from pathlib import Path
 
 import psycopg
 
+from loaders import connection
+
 ROOT = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).parent / "dbt"
 
@@ -84,4 +86,4 @@ def fresh_database(pg, prefix: str) -> Iterator[tuple[str, dict[str, str]]]:
         )
     finally:
         with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+            connection.drop_database(admin, name)

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from loaders import connection
 from loaders.cli import main
 from loaders.sample.generate import generate
 from loaders.tests.dbt_runner import dbt_env, environ, run_dbt
@@ -52,7 +53,7 @@ def built(pg, tmp_path_factory):
     conninfo = psycopg.conninfo.make_conninfo(pg.conninfo, dbname=name)
     yield conninfo, expected, result, run_env
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+        connection.drop_database(admin, name)
 
 
 def rows(conninfo: str, sql: str, params=()) -> list[tuple]:

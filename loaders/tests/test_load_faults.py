@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import xlsxwriter
 
-from loaders import lock, raw
+from loaders import connection, lock, raw
 from loaders.cli import main
 from loaders.naming import table_name
 from loaders.raw import MAX_COLUMNS
@@ -42,7 +42,7 @@ def db(pg, monkeypatch) -> str:
         monkeypatch.setenv(key, value)
     yield name
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+        connection.drop_database(admin, name)
 
 
 def q(query: str, params=()) -> list[tuple]:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import xlsxwriter
 
-from loaders import raw
+from loaders import connection, raw
 from loaders.cli import main
 from loaders.naming import table_name
 from loaders.readers.base import SourceError
@@ -39,7 +39,7 @@ def db(pg, monkeypatch) -> str:
         monkeypatch.setenv(key, value)
     yield name
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{name}" with (force)')
+        connection.drop_database(admin, name)
 
 
 def q(sql: str, params=()) -> list[tuple]:

@@ -14,6 +14,7 @@ import openpyxl
 import psycopg
 import pytest
 
+from loaders import connection
 from loaders.cli import main
 from loaders.tests.dbt_runner import environ
 from loaders.tests.test_dbt_deliveries import built, rows  # noqa: F401  (fixture)
@@ -179,7 +180,7 @@ def test_report_on_an_unbuilt_database_is_one_clear_error(pg, tmp_path, capsys):
         assert "dbt build" in err and len(err.strip().splitlines()) == 1
     finally:
         with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{name}" with (force)')
+            connection.drop_database(admin, name)
 
 
 def test_a_cell_that_looks_like_a_formula_stays_text(tmp_path):

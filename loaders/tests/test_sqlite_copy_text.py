@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from loaders import raw
+from loaders import connection, raw
 from loaders.cli import main
 from loaders.hashing import sha256_of
 from loaders.naming import table_name
@@ -45,7 +45,7 @@ def dbs(pg, monkeypatch) -> dict[str, str]:
     yield names
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
         for name in names.values():
-            admin.execute(f'drop database if exists "{name}" with (force)')
+            connection.drop_database(admin, name)
 
 
 def q(dbname: str, query: str, params=()) -> list[tuple]:

@@ -24,6 +24,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from psycopg.conninfo import make_conninfo
 
+from loaders import connection
 from loaders import taiwan_date as td
 from loaders.tests.dbt_runner import dbt_env, run_dbt
 
@@ -237,7 +238,7 @@ def seeded(pg, tmp_path_factory) -> Iterator[DbtDatabase]:
     tmp = tmp_path_factory.mktemp("taiwan-date-dbt")
     env = dbt_env(pg.env, tmp, PGDATABASE=DATABASE)
     with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-        admin.execute(f'drop database if exists "{DATABASE}" with (force)')
+        connection.drop_database(admin, DATABASE)
         admin.execute(f'create database "{DATABASE}"')
     try:
         seed = _run_dbt(["seed", "--select", "taiwan_date_vectors"], env)
@@ -245,7 +246,7 @@ def seeded(pg, tmp_path_factory) -> Iterator[DbtDatabase]:
         yield DbtDatabase(make_conninfo(pg.conninfo, dbname=DATABASE), env, tmp / "target", seed)
     finally:
         with psycopg.connect(pg.conninfo, autocommit=True) as admin:
-            admin.execute(f'drop database if exists "{DATABASE}" with (force)')
+            connection.drop_database(admin, DATABASE)
 
 
 def test_dbt_seed_and_vector_test_pass(seeded: DbtDatabase):
