@@ -10,11 +10,13 @@
     is left as it is. A re-sent row merges into the delivery it repeats, and an app delivery
     that gains its history row becomes one delivery with both lineages.
 
-    `foreign_key` is a column of the mart that references the same column of the model
-    `references` (post-hook ensure_foreign_key, with `on_delete`); `indexes` are added to the
-    one on (client_code, delivery_date).
+    `primary_key` are the mart's key columns (post-hook ensure_primary_key: added after the
+    insert, not declared in the contract); `foreign_key` is a column of the mart that
+    references the same column of the model `references` (post-hook ensure_foreign_key, with
+    `on_delete`); `indexes` are added to the one on (client_code, delivery_date).
 -#}
-{% macro delivery_mart_config(foreign_key, references, on_delete=none, indexes=[]) -%}
+{% macro delivery_mart_config(primary_key, foreign_key, references, on_delete=none,
+    indexes=[]) -%}
     {%- set key = "['" ~ foreign_key ~ "']" -%}
     {%- set foreign_key_args = key ~ ", ref('" ~ references ~ "'), " ~ key
         ~ (", '" ~ on_delete ~ "'" if on_delete else '') -%}
@@ -25,7 +27,8 @@
         on_schema_change='fail',
         indexes=[{'columns': ['client_code', 'delivery_date']}] + indexes,
         pre_hook=["{{ delete_delivery_days(ref('int_delivery_days_to_rebuild')) }}"],
-        post_hook=["{{ ensure_foreign_key(" ~ foreign_key_args ~ ") }}",
+        post_hook=["{{ ensure_primary_key(" ~ primary_key ~ ") }}",
+            "{{ ensure_foreign_key(" ~ foreign_key_args ~ ") }}",
             "{{ comment_model_state() }}"]
     ) }}
 {%- endmacro %}

@@ -1,7 +1,9 @@
 -- depends_on: {{ ref('raw_layouts') }}
 -- depends_on: {{ source('loader', 'sources') }}
 -- depends_on: {{ source('loader', 'columns') }}
-{{ delivery_mart_config(foreign_key='client_code', references='customers') }}
+{{ delivery_mart_config(
+    primary_key=['delivery_key'], foreign_key='client_code', references='customers'
+) }}
 {#- One row per delivery event (incremental: macros/incremental/delivery_mart_config.sql). -#}
 with
 

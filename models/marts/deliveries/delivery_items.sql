@@ -1,7 +1,10 @@
 -- depends_on: {{ ref('raw_layouts') }}
 -- depends_on: {{ source('loader', 'sources') }}
 -- depends_on: {{ source('loader', 'columns') }}
-{{ delivery_mart_config(foreign_key='delivery_key', references='deliveries', on_delete='cascade') }}
+{{ delivery_mart_config(
+    primary_key=['delivery_key', 'product_code'],
+    foreign_key='delivery_key', references='deliveries', on_delete='cascade'
+) }}
 {#- One row per delivery and product: the quantities of the row that records the items (the
     primary row where its layout has quantities, else the app twin's; incremental:
     macros/incremental/delivery_mart_config.sql). -#}

@@ -2,6 +2,7 @@
 -- depends_on: {{ source('loader', 'sources') }}
 -- depends_on: {{ source('loader', 'columns') }}
 {{ delivery_mart_config(
+    primary_key=['source_file', 'source_sheet', 'source_row'],
     foreign_key='delivery_key', references='deliveries', on_delete='cascade',
     indexes=[{'columns': ['delivery_key']}, {'columns': ['source_file', 'source_sheet']}]
 ) }}
