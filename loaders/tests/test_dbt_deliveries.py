@@ -258,6 +258,37 @@ def test_postgres_rejects_a_delivery_of_an_unknown_customer(built):
             )
 
 
+# The primary keys of the delivery marts, added after the insert by the post-hook
+# ensure_primary_key (not declared in the contract).
+DELIVERY_MART_KEYS = {
+    "marts.deliveries": ["delivery_key"],
+    "marts.delivery_items": ["delivery_key", "product_code"],
+    "marts.delivery_sources": ["source_file", "source_sheet", "source_row"],
+}
+
+
+def primary_keys(conninfo: str) -> dict[str, list[str]]:
+    """Each delivery mart's primary key columns, in key order, as PostgreSQL has them."""
+    got = rows(
+        conninfo,
+        "select c.conrelid::regclass::text, array_agg(a.attname::text order by k.n)"
+        " from pg_constraint as c cross join unnest(c.conkey) with ordinality as k (attnum, n)"
+        " join pg_attribute as a on a.attrelid = c.conrelid and a.attnum = k.attnum"
+        " where c.contype = 'p' and c.conrelid::regclass::text = any(%s) group by 1",
+        (list(DELIVERY_MART_KEYS),),
+    )
+    return dict(got)
+
+
+def test_delivery_marts_have_their_primary_keys(built):
+    conninfo, _, _, _, _ = built
+    assert primary_keys(conninfo) == DELIVERY_MART_KEYS
+    with psycopg.connect(conninfo) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(
+            "insert into marts.delivery_sources select * from marts.delivery_sources limit 1"
+        )
+
+
 def first_run(conninfo: str) -> str:
     """The run id of the fixture's `dbt build` (later tests run dbt again)."""
     return rows(conninfo, "select run_id from validation.runs order by finished_at limit 1")[0][0]

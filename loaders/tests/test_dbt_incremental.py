@@ -18,6 +18,7 @@ import pytest
 
 from loaders.cli import main
 from loaders.tests.dbt_runner import dbt_env, environ, fresh_database, run_dbt
+from loaders.tests.test_dbt_deliveries import DELIVERY_MART_KEYS, primary_keys
 
 INCREMENT = "2025-06 commercial deliver history.xlsx"
 MARTS = ("deliveries", "delivery_items", "delivery_sources")
@@ -262,11 +263,13 @@ def test_a_new_file_stages_and_classifies_only_its_rows_and_days(increment):
 def test_full_refresh_gives_exactly_the_same_rows(increment):
     conninfo, env = increment["conninfo"], increment["env"]
     incremental = snapshot(conninfo)
+    assert primary_keys(conninfo) == DELIVERY_MART_KEYS  # kept by the incremental runs
     refreshed = run_dbt(["build", "--full-refresh"], env)
     assert refreshed.returncode == 0, refreshed.stdout[-3000:]
     assert "ERROR=0" in refreshed.stdout
     assert snapshot(conninfo) == incremental
     assert all(incremental[t] for t in MARTS)
+    assert primary_keys(conninfo) == DELIVERY_MART_KEYS  # added again after the insert
 
 
 def test_reloaded_source_whose_rows_are_now_quarantined_or_moved(increment, tmp_path):
