@@ -23,7 +23,7 @@ from loaders.hashing import sha256_of
 from loaders.naming import table_name
 from loaders.readers import open_file
 from loaders.readers.base import SourceError
-from loaders.readers.sqlite import BATCH, SQLiteSource
+from loaders.readers.sqlite import BATCH, SQLiteSource, copy_line
 
 VALUES = [
     1, -9223372036854775808, 9223372036854775807, 0, 0.1 + 0.2, 1e16, -0.0, 0.1, 1.0, 6.7,
@@ -247,3 +247,35 @@ def test_progress_is_reported_per_chunk(tmp_path, dbs):
     total = 2 * BATCH + 122
     assert seen["many"][-1] == total
     assert [n for n in seen["many"] if n % BATCH == 0] == [BATCH, 2 * BATCH]
+
+
+def test_storage_class_not_swayed_by_affinity_or_collation(tmp_path):
+    """Without a server: copy_field_of finds each value's storage class by comparisons, which
+    neither a column's affinity (a TEXT '17' in an INTEGER column, left there by a schema
+    change) nor its declared collation (NOCASE, RTRIM) may sway; the chunks hold what rows()
+    yields, line for line."""
+    path = tmp_path / "app.db"
+    texts = ["17", " 17 ", "1e5", "-0.5", "", " ", "A", "a\\b", "\\", "0x10", "9" * 30]
+    others = [None, 1, -3, 2.5, 1e16, float("inf"), b"", b"\x00A", "台東"]
+    with closing(sqlite3.connect(path)) as con:
+        con.execute("create table t (id integer primary key, a, b, c, d)")
+        con.executemany(
+            "insert into t values (?, ?, ?, ?, ?)", [(None, v, v, v, v) for v in texts + others]
+        )
+        con.commit()
+        con.execute("pragma writable_schema = on")
+        con.execute(
+            "update sqlite_master set sql = 'create table t (id integer primary key,"
+            " a integer collate nocase, b real collate rtrim, c numeric collate nocase,"
+            " d text collate rtrim)' where name = 't'"
+        )
+        con.commit()
+    with closing(sqlite3.connect(path)) as con:
+        kinds = con.execute("select typeof(a), a < '' from t where id = 1").fetchall()
+    assert kinds == [("text", 1)]  # a TEXT in an INTEGER column, which `a < ''` takes for a number
+    (s,) = open_file(path)
+    chunk = b"".join(chunk for _, chunk in s.copy_text(b""))
+    expected = "".join(f"{n}\t{copy_line(cells)}\n" for n, cells in s.rows()).encode()
+    assert chunk == expected
+    rows = [cells[1:] for _, cells in s.rows()]  # cells[0]: the id column
+    assert rows[: len(texts)] == [[v] * 4 for v in texts]
