@@ -220,6 +220,7 @@
         {% if result.status in ['fail', 'warn'] and result.failures -%}
         {%- set model_name = checked.identifier if checked is not none else none -%}
         {%- set rule_column = rule.column_name -%}
+        {%- set several = rule_column and '*' in rule_column and rule_column != '*' -%}
         insert into validation.exceptions (
             run_id, kind, code, severity, entity, source_file, source_sheet, source_row,
             column_name, value, source_header, source_value, layout, client_code, record_key,
@@ -232,12 +233,33 @@
                 rows.j,
                 {{ validation_layout(raw_tables, "rows.j ->> 'source_file'",
                     "rows.j ->> 'source_sheet'") }} as layout
+                {%- if not several %},
+                {{ validation_literal(model_name ~ '.') }} || coalesce(
+                    rows.j ->> 'column_name', {{ validation_literal(rule_column) }}
+                ) as model_column
+                {%- endif %}
             from (
                 select to_jsonb(tested) as j
                 from ({{ node.compiled_code }}) as tested
                 offset 0
             ) as rows
         )
+        {%- if not several %},
+
+        {#- the column map looked up once per (layout, model column) the failing rows name,
+            not once per row -#}
+        labels as materialized (
+            select
+                keys.layout,
+                keys.model_column,
+                {{ validation_header(column_map, 'keys.layout', 'keys.model_column') }} as header,
+                {{ validation_header(column_map, none, 'keys.model_column') }} as header_any,
+                {{ validation_written(column_map, 'keys.layout', 'keys.model_column') }}
+                    as written,
+                {{ validation_written(column_map, none, 'keys.model_column') }} as written_any
+            from (select distinct failing.layout, failing.model_column from failing) as keys
+        )
+        {%- endif %}
 
         select
             '{{ run_id }}',
@@ -249,7 +271,7 @@
             failing.j ->> 'source_sheet',
             (failing.j ->> 'source_row')::integer,
             coalesce(failing.j ->> 'column_name', {{ validation_literal(rule_column) }}),
-            {% if rule_column and '*' in rule_column and rule_column != '*' -%}
+            {% if several -%}
             {#- a rule over several columns (*_word): every one that holds a value -#}
             {%- set pattern = rule_column | replace('_', '\\_') | replace('*', '%') -%}
             (
@@ -276,19 +298,13 @@
             )),
             {%- else %}
             coalesce(failing.j ->> 'value', failing.j ->> {{ validation_literal(rule_column) }}),
-            {%- set model_column = validation_literal(model_name ~ '.') ~ ' || coalesce('
-                ~ "failing.j ->> 'column_name', " ~ validation_literal(rule_column) ~ ')' %}
             {#- the row's own layout first; else the layout of another source merged into
                 the record (the app's status of a history+app delivery) -#}
-            coalesce(
-                failing.j ->> 'source_header',
-                {{ validation_header(column_map, 'failing.layout', model_column) }},
-                {{ validation_header(column_map, none, model_column) }}
-            ),
+            coalesce(failing.j ->> 'source_header', labels.header, labels.header_any),
             coalesce(
                 failing.j ->> 'source_value',
-                {{ validation_header(column_map, 'failing.layout', model_column, 'failing.j') }},
-                {{ validation_header(column_map, none, model_column, 'failing.j') }},
+                {{ validation_cells('labels.written', 'failing.j') }},
+                {{ validation_cells('labels.written_any', 'failing.j') }},
                 failing.j ->> 'value',
                 failing.j ->> {{ validation_literal(rule_column) }}
             ),
@@ -300,7 +316,13 @@
             {#- a test may name what a review of its row is about (review_basis): the
                 customer's details for C16, not its delivery counts -#}
             validation.record_fingerprint(coalesce(failing.j -> 'review_basis', failing.j))
-        from failing;
+        from failing
+        {%- if not several %}
+        left join labels
+            on
+                labels.layout is not distinct from failing.layout
+                and labels.model_column is not distinct from failing.model_column
+        {%- endif %};
         {%- endif %}
     {% endfor %}
 
