@@ -1,7 +1,7 @@
 """Benchmark: the raw loader at full scale, beside the floor and the alternatives.
 
-In one run, on the same machine and server, each step in its own process (wall time and peak
-RSS from /usr/bin/time):
+In one run, on the same machine and server, each step in its own process (wall time, peak
+RSS and CPU from /usr/bin/time):
 
   (a) `luckygas load --force` of the history workbook
   (b) `luckygas load --force` of the app's SQLite file
@@ -14,6 +14,20 @@ RSS from /usr/bin/time):
 Targets: (a) at most 1.3x (f); (b) at most 0.5x (e); the loader's peak RSS <= 512 MiB.
 It prints each figure beside its floor, the ratio and the target, and asserts nothing: a
 benchmark, not a test.
+
+Beside each step's wall time, where its CPU went: `cpu s`, the step process's own user + system
+seconds (its threads and the children it waited for; for (c), psql's), and `server cpu s`, the
+database server's during the step (for (c), the COPY's). The server's is read from /proc before
+and after the step: the postmaster's user and system time with that of the children it has
+reaped (the backends that exited), plus that of every child running now. It is all the server
+did meanwhile, for whoever asked (other sessions, autovacuum, checkpoints): (d) and (f) use no
+database, so theirs is that background. It is "n/a" when the server is not on this machine or
+/proc does not show it (a remote PGHOST, another pid namespace, no permission).
+
+Then where the history load's time goes: a step cannot finish faster than its CPU (process and
+server) spread over every core of the machine. That CPU floor is printed beside (f)'s wall
+time: a floor above 1.3x (f) means the target needs less CPU, not better overlap. And (f)'s CPU
+over its wall time: the cores calamine keeps busy.
 
 Run: .venv/bin/python bench/raw_load.py [--sample DIR]   (DIR: a full-scale `luckygas sample`;
 generated into a temporary directory when not given). Uses the server `luckygas` resolves
@@ -50,21 +64,82 @@ class Step:
     peak_mib: float
     rows: int
     note: str = ""
+    cpu: float = 0.0  # user + system seconds of the step's process and its waited-for children
+    server_cpu: float | None = None  # the server's CPU seconds during the step; None: unknown
 
 
-def timed(name: str, argv: list[str], env: dict[str, str], rows: int) -> Step:
-    """Run argv under /usr/bin/time; returns wall seconds and peak RSS."""
+def postmaster_pid(conninfo: str) -> int | None:
+    """The server's postmaster pid, if the server runs on this machine and /proc shows it.
+
+    The parent of a short session's backend. The pid the server reports is only taken as a
+    process of this machine if that process's title names the session's client port (a remote
+    server's pid, or one from another pid namespace, is some other process here, or none).
+    """
+    try:
+        with psycopg.connect(conninfo) as conn:
+            pid, port = conn.execute("select pg_backend_pid(), inet_client_port()").fetchone()
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            status = Path(f"/proc/{pid}/status").read_text()
+    except (OSError, psycopg.Error):
+        return None
+    if (
+        not title.startswith("postgres:")
+        or ("[local]" if port is None else f"({port})") not in title
+    ):
+        return None
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:"))
+
+
+def stat_fields(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name: [0] is field 3 (the state)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def server_cpu(postmaster: int | None) -> float | None:
+    """CPU seconds the server has used so far; None if unknown.
+
+    The postmaster's utime + stime + cutime + cstime (fields 14-17), which take in every child
+    it has reaped, plus the same fields of each child still running.
+    """
+    if postmaster is None:
+        return None
+    try:
+        ticks = sum(int(f) for f in stat_fields(postmaster)[11:15])
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = stat_fields(entry.name)
+            except OSError:  # exited meanwhile
+                continue
+            if int(fields[1]) == postmaster:
+                ticks += sum(int(f) for f in fields[11:15])
+    except (OSError, ValueError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def timed(
+    name: str, argv: list[str], env: dict[str, str], rows: int, postmaster: int | None
+) -> Step:
+    """Run argv under /usr/bin/time; returns wall seconds, peak RSS, its CPU and the server's."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        before = server_cpu(postmaster)
         result = subprocess.run(
-            ["/usr/bin/time", "-f", "%e %M", "-o", t.name, *argv],
+            ["/usr/bin/time", "-f", "%e %M %U %S", "-o", t.name, *argv],
             env=env,
             capture_output=True,
             text=True,
         )
+        after = server_cpu(postmaster)
         if result.returncode != 0:
             raise SystemExit(f"{name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-        seconds, kib = t.read().split()[-2:]
-    return Step(name, float(seconds), int(kib) / 1024, rows)
+        seconds, kib, user, system = t.read().split()[-4:]
+    server = None if before is None or after is None else after - before
+    return Step(
+        name, float(seconds), int(kib) / 1024, rows, "", float(user) + float(system), server
+    )
 
 
 def main() -> None:
@@ -86,6 +161,7 @@ def main() -> None:
     env = {**os.environ, **target.env, "PGDATABASE": DB}
     env.pop("LUCKYGAS_DSN", None)
     conninfo = psycopg.conninfo.make_conninfo(target.conninfo, dbname=DB)
+    postmaster = postmaster_pid(conninfo)  # its session is closed before the steps
 
     import sqlite3
 
@@ -101,6 +177,7 @@ def main() -> None:
         [str(BIN / "luckygas"), "load", "--force", str(sample / HISTORY)],
         env,
         0,
+        postmaster,
     )
     with psycopg.connect(conninfo) as conn:
         tables = [
@@ -120,6 +197,7 @@ def main() -> None:
             [str(BIN / "luckygas"), "load", "--force", str(sample / APP)],
             env,
             app_rows,
+            postmaster,
         )
     )
 
@@ -140,7 +218,9 @@ def main() -> None:
             copies += ["-c", f"\\copy public.copy_floor{k} from '{csv}' csv"]
         conn.commit()
     psql = str(bin_path("psql"))
-    steps.append(timed("(c) psql \\copy from CSV (floor)", [psql, "-q", *copies], env, a.rows))
+    steps.append(
+        timed("(c) psql \\copy from CSV (floor)", [psql, "-q", *copies], env, a.rows, postmaster)
+    )
 
     print("(d) the xlsx reader alone", flush=True)
     reader = (
@@ -153,6 +233,7 @@ def main() -> None:
             [sys.executable, "-c", reader, str(sample / HISTORY)],
             env,
             a.rows,
+            postmaster,
         )
     )
 
@@ -170,6 +251,7 @@ def main() -> None:
             [sys.executable, "-c", calamine, str(sample / HISTORY)],
             env,
             a.rows,
+            postmaster,
         )
     )
 
@@ -194,7 +276,13 @@ def main() -> None:
             "  cast type real to float8 drop typemod using float-to-string;\n"
         )
         steps.append(
-            timed("(e) pgloader: SQLite", [pgloader, "--quiet", str(command)], env, app_rows)
+            timed(
+                "(e) pgloader: SQLite",
+                [pgloader, "--quiet", str(command)],
+                env,
+                app_rows,
+                postmaster,
+            )
         )
         # pgloader exits 0 even when it loaded nothing (a wrong path): count what it wrote.
         pg_conninfo = psycopg.conninfo.make_conninfo(
@@ -211,11 +299,17 @@ def main() -> None:
             raise SystemExit(f"pgloader wrote {loaded:,} rows of {app_rows:,}: its figure is void")
 
     print()
-    print(f"{'step':42} {'seconds':>8} {'rows':>9} {'rows/s':>10} {'peak MiB':>9}")
+    print(
+        f"{'step':42} {'seconds':>8} {'rows':>9} {'rows/s':>10} {'peak MiB':>9}"
+        f" {'cpu s':>7} {'server cpu s':>12}"
+    )
     for s in steps:
+        server = "n/a" if s.server_cpu is None else f"{s.server_cpu:.2f}"
         print(
-            f"{s.name:42} {s.seconds:8.2f} {s.rows:9,} {s.rows / max(s.seconds, 1e-9):10,.0f} {s.peak_mib:9.0f}"
+            f"{s.name:42} {s.seconds:8.2f} {s.rows:9,} {s.rows / max(s.seconds, 1e-9):10,.0f}"
+            f" {s.peak_mib:9.0f} {s.cpu:7.2f} {server:>12}"
         )
+    print("(server cpu s: all the server did during the step; (d) and (f) use no database)")
     by = {s.name[:3]: s for s in steps}
     print()
     print(
@@ -243,6 +337,29 @@ def main() -> None:
         )
     peak = max(by["(a)"].peak_mib, by["(b)"].peak_mib)
     print(f"loader peak RSS = {peak:.0f} MiB  (target <= 512)  {'yes' if peak <= 512 else 'NO'}")
+    a, f, cores = by["(a)"], by["(f)"], os.cpu_count() or 1
+    server = "n/a" if a.server_cpu is None else f"{a.server_cpu:.2f} s"
+    cpu = a.cpu + (a.server_cpu or 0.0)
+    floor = cpu / cores
+    print()
+    print("where the time goes: (a) load history xlsx")
+    print(
+        f"  CPU: process {a.cpu:.2f} s + server {server} = {cpu:.2f} s"
+        + (" (the server's not known: a lower bound)" if a.server_cpu is None else "")
+    )
+    print(
+        f"  CPU floor = {cpu:.2f} s / {cores} cores = {floor:.2f} s, beside (f) python-calamine"
+        f" {f.seconds:.2f} s: floor / (f) = {floor / f.seconds:.2f}  (wall / (f) = "
+        f"{a.seconds / f.seconds:.2f}, target <= 1.3)"
+    )
+    print(
+        "  a load cannot finish faster than its CPU spread over every core: a floor ratio above"
+        " 1.3 means the 1.3x target needs less CPU, not better overlap"
+    )
+    print(
+        f"  (f) python-calamine: {f.cpu:.2f} s CPU in {f.seconds:.2f} s wall ="
+        f" {f.cpu / f.seconds:.2f} cores busy"
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 
